@@ -1,0 +1,416 @@
+//! Settings, layered once at startup: built-in defaults < TOML file < environment. The
+//! resolved struct is passed down; nothing below reads the environment.
+//!
+//! Environment names (the seed's names keep working):
+//! `KAFKA_BOOTSTRAP_SERVERS`, `LAKESTREAM_GROUP_ID`, `LAKESTREAM_STATE_DIR`,
+//! `LAKESTREAM_HTTP_ADDR`, `LAKESTREAM_LOG_FORMAT`, `DATA_LAKE_URL`, `DATA_LAKE_PROVIDER`,
+//! `DATA_LAKE_BUCKET`, `DATA_LAKE_BASE_PATH`, `AWS_DEFAULT_REGION`; any other `KAFKA_<NAME>`
+//! sets the librdkafka property `<name>` lower-cased with `_` as `.` (`KAFKA_SECURITY_PROTOCOL`
+//! -> `security.protocol`); and `LAKESTREAM_<SECTION>__<FIELD>` sets any field of the file
+//! (`LAKESTREAM_WINDOWS__GRACE=5m`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::lake::LakeLocation;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub topics: TopicSettings,
+    pub lake: LakeSettings,
+    pub windows: WindowSettings,
+    /// Local state stores (RocksDB) live here.
+    pub state_dir: PathBuf,
+    /// Address of the HTTP server (metrics, health).
+    pub http_addr: String,
+    /// `text` (default) or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Consumer group shared by all instances.
+    pub group_id: String,
+    /// Extra librdkafka properties (TLS, SASL, timeouts), passed through unchanged.
+    pub properties: BTreeMap<String, String>,
+    /// Deadline for one offset commit.
+    #[serde(with = "humantime_serde")]
+    pub commit_timeout: Duration,
+    /// Deadline for revoked partitions to flush and commit; keep below `session.timeout.ms`.
+    #[serde(with = "humantime_serde")]
+    pub revoke_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSettings {
+    pub attempts: String,
+    pub sessions: String,
+    pub training: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSettings {
+    /// `file:///…`, `s3://bucket/prefix`, `gs://…`, `az://…`, or a local folder.
+    pub url: Option<String>,
+    /// Seed-style alternative to `url`: `local`, `s3`, `gcs` or `azure`.
+    pub provider: Option<String>,
+    pub bucket: Option<String>,
+    pub base_path: Option<String>,
+    pub region: Option<String>,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSettings {
+    /// How far the watermark trails the largest event time seen.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+    /// Quiet time after which a partition closes its windows by wall clock.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Memory for all open windows of the process, in MiB.
+    pub memory_budget_mib: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            kafka: KafkaSettings {
+                bootstrap_servers: "localhost:9092".into(),
+                group_id: "lakestream".into(),
+                properties: BTreeMap::new(),
+                commit_timeout: Duration::from_secs(10),
+                revoke_timeout: Duration::from_secs(30),
+            },
+            topics: TopicSettings {
+                attempts: "user.attempts".into(),
+                sessions: "user.sessions".into(),
+                training: "ml.training".into(),
+            },
+            lake: LakeSettings {
+                url: None,
+                provider: None,
+                bucket: None,
+                base_path: None,
+                region: None,
+                row_group_rows: 128 * 1024,
+            },
+            windows: WindowSettings {
+                grace: Duration::from_secs(600),
+                idle_timeout: Duration::from_secs(60),
+                memory_budget_mib: 256,
+            },
+            state_dir: PathBuf::from("./state"),
+            http_addr: "0.0.0.0:8080".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Named variables and the setting each one fills.
+const NAMED: &[(&str, &[&str])] = &[
+    ("KAFKA_BOOTSTRAP_SERVERS", &["kafka", "bootstrap_servers"]),
+    ("LAKESTREAM_GROUP_ID", &["kafka", "group_id"]),
+    ("LAKESTREAM_STATE_DIR", &["state_dir"]),
+    ("LAKESTREAM_HTTP_ADDR", &["http_addr"]),
+    ("LAKESTREAM_LOG_FORMAT", &["log_format"]),
+    ("DATA_LAKE_URL", &["lake", "url"]),
+    ("DATA_LAKE_PROVIDER", &["lake", "provider"]),
+    ("DATA_LAKE_BUCKET", &["lake", "bucket"]),
+    ("DATA_LAKE_BASE_PATH", &["lake", "base_path"]),
+    ("AWS_DEFAULT_REGION", &["lake", "region"]),
+];
+
+fn set_path(root: &mut Map<String, Value>, path: &[&str], value: Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut node = root;
+    for p in parents {
+        node = node
+            .entry(p.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("section is a table");
+    }
+    node.insert(last.to_string(), value);
+}
+
+/// Numbers and booleans of generic `LAKESTREAM_<SECTION>__<FIELD>` variables keep their
+/// type; the named variables and librdkafka properties are strings by definition.
+fn typed(text: &str) -> Value {
+    if let Ok(n) = text.parse::<i64>() {
+        return Value::from(n);
+    }
+    match text {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(text.to_string()),
+    }
+}
+
+/// Turns environment variables into a nested value shaped like [`Settings`].
+fn env_layer(env: &HashMap<String, String>) -> Value {
+    let mut root = Map::new();
+    let mut names: Vec<&String> = env.keys().collect();
+    names.sort();
+    for name in names {
+        let value = Value::String(env[name].clone());
+        if let Some((_, path)) = NAMED.iter().find(|(n, _)| n == name) {
+            set_path(&mut root, path, value);
+        } else if let Some(prop) = name.strip_prefix("KAFKA_") {
+            let prop = prop.to_ascii_lowercase().replace('_', ".");
+            set_path(&mut root, &["kafka", "properties", &prop], value);
+        } else if let Some(rest) = name.strip_prefix("LAKESTREAM_") {
+            if rest.contains("__") {
+                let value = typed(&env[name]);
+                let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                set_path(&mut root, &path, value);
+            }
+        }
+    }
+    Value::Object(root)
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then `env`, and validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!(
+                    "config file `{}` does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Serialized::defaults(env_layer(env)));
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn topic_names(&self) -> Vec<String> {
+        vec![
+            self.topics.attempts.clone(),
+            self.topics.sessions.clone(),
+            self.topics.training.clone(),
+        ]
+    }
+
+    pub fn lake_location(&self) -> Result<LakeLocation, ConfigError> {
+        LakeLocation::resolve(&self.lake).map_err(ConfigError)
+    }
+
+    pub fn http_socket(&self) -> Result<SocketAddr, ConfigError> {
+        self.http_addr.parse().map_err(|e| {
+            ConfigError(format!(
+                "http_addr (LAKESTREAM_HTTP_ADDR) `{}` is not host:port: {e}",
+                self.http_addr
+            ))
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError(msg));
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return fail("kafka.bootstrap_servers (KAFKA_BOOTSTRAP_SERVERS) is empty".into());
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return fail("kafka.group_id (LAKESTREAM_GROUP_ID) is empty".into());
+        }
+        let topics = self.topic_names();
+        if topics.iter().any(|t| t.trim().is_empty()) {
+            return fail(
+                "topics.attempts, topics.sessions and topics.training must all be set".into(),
+            );
+        }
+        if topics[0] == topics[1] || topics[1] == topics[2] || topics[0] == topics[2] {
+            return fail(format!(
+                "topics must be three different topics, got {topics:?}"
+            ));
+        }
+        for (key, value) in &self.kafka.properties {
+            let owned = [
+                "enable.auto.commit",
+                "enable.auto.offset.store",
+                "group.id",
+                "bootstrap.servers",
+            ];
+            if owned.contains(&key.as_str()) {
+                return fail(format!(
+                    "kafka property `{key}={value}` is managed by lakestream; remove it (use kafka.group_id / kafka.bootstrap_servers for those)"
+                ));
+            }
+        }
+        if self.windows.grace > Duration::from_secs(24 * 3600) {
+            return fail(format!(
+                "windows.grace is {:?}; at most 24h is supported",
+                self.windows.grace
+            ));
+        }
+        if self.windows.idle_timeout < Duration::from_secs(1) {
+            return fail("windows.idle_timeout must be at least 1s".into());
+        }
+        if self.windows.memory_budget_mib < 1 {
+            return fail(format!(
+                "windows.memory_budget_mib is {}; give it at least 1",
+                self.windows.memory_budget_mib
+            ));
+        }
+        if self.lake.row_group_rows < 1024 {
+            return fail(format!(
+                "lake.row_group_rows is {}; use at least 1024",
+                self.lake.row_group_rows
+            ));
+        }
+        self.http_socket()?;
+        self.lake_location()?;
+        Ok(())
+    }
+
+    /// The librdkafka configuration of the consumer.
+    pub fn kafka_client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.kafka.bootstrap_servers);
+        config.set("group.id", &self.kafka.group_id);
+        for (key, value) in &self.kafka.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let s = Settings::load(None, &HashMap::new()).unwrap();
+        assert_eq!(s.kafka.group_id, "lakestream");
+        assert_eq!(s.state_dir, PathBuf::from("./state"));
+        assert_eq!(s.http_addr, "0.0.0.0:8080");
+        assert_eq!(s.windows.grace, Duration::from_secs(600));
+        assert_eq!(
+            s.lake_location().unwrap(),
+            LakeLocation::Local(PathBuf::from("./data-lake"))
+        );
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lakestream.toml");
+        std::fs::write(
+            &file,
+            "state_dir = \"/from/file\"\n[kafka]\ngroup_id = \"file-group\"\n[windows]\ngrace = \"5m\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&file),
+            &env(&[
+                ("LAKESTREAM_GROUP_ID", "env-group"),
+                ("KAFKA_SECURITY_PROTOCOL", "SSL"),
+                ("LAKESTREAM_WINDOWS__IDLE_TIMEOUT", "2m"),
+                ("DATA_LAKE_URL", "s3://bucket/prefix"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.kafka.group_id, "env-group");
+        assert_eq!(s.state_dir, PathBuf::from("/from/file"));
+        assert_eq!(s.windows.grace, Duration::from_secs(300));
+        assert_eq!(s.windows.idle_timeout, Duration::from_secs(120));
+        assert_eq!(s.kafka.properties["security.protocol"], "SSL");
+        assert!(matches!(s.lake_location().unwrap(), LakeLocation::Url(_)));
+    }
+
+    #[test]
+    fn bad_settings_fail_with_the_setting_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("LAKESTREAM_HTTP_ADDR", "nowhere")],
+                "LAKESTREAM_HTTP_ADDR",
+            ),
+            (
+                &[("KAFKA_ENABLE_AUTO_COMMIT", "true")],
+                "enable.auto.commit",
+            ),
+            (&[("LAKESTREAM_WINDOWS__GRACE", "ten minutes")], "grace"),
+            (
+                &[("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "0")],
+                "memory_budget_mib",
+            ),
+            (&[("DATA_LAKE_URL", "ftp://x/y")], "ftp"),
+            (
+                &[("LAKESTREAM_TOPICS__SESSIONS", "user.attempts")],
+                "three different topics",
+            ),
+            (&[("LAKESTREAM_LOG_FORMAT", "xml")], "log_format"),
+        ];
+        for (vars, expected) in cases {
+            let err = Settings::load(None, &env(vars)).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{vars:?}: `{err}` should mention `{expected}`"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_example_file_loads() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/lakestream.example.toml");
+        let s = Settings::load(Some(&example), &HashMap::new()).unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.kafka.properties["session.timeout.ms"], "45000");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[windows]\ngrcae = \"5m\"\n").unwrap();
+        let err = Settings::load(Some(&file), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("grcae"), "{err}");
+    }
+}

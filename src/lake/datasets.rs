@@ -1,0 +1,192 @@
+//! The lake's datasets and their Arrow schemas (CONTRACT section 3). Processed columns
+//! start with the seed's "Data Schemas", in its order and with its names; lakestream's own
+//! columns follow. `year`/`month`/`day` are not stored in the files: they come from the
+//! hive path, as pyarrow writes them.
+//!
+//! Types are the narrowest that hold the contract's ranges (hours and weekdays in Int8,
+//! counts in Int32); event times are UTC millisecond timestamps.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use lakestream_topology::Dataset;
+
+use crate::domain::Topic;
+
+/// Dataset indices, fixed so the processor can route by number.
+pub fn raw(topic: Topic) -> usize {
+    topic as usize
+}
+pub fn processed(topic: Topic) -> usize {
+    3 + topic as usize
+}
+pub fn quarantine(topic: Topic) -> usize {
+    6 + topic as usize
+}
+
+/// The dataset name of a topic under `processed/`.
+pub fn processed_name(topic: Topic) -> &'static str {
+    match topic {
+        Topic::Attempts => "user_attempts",
+        Topic::Sessions => "user_sessions",
+        Topic::Training => "ml_training",
+    }
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn f(name: &str, data_type: DataType, nullable: bool) -> Field {
+    Field::new(name, data_type, nullable)
+}
+
+pub fn raw_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("topic", DataType::Utf8, false),
+        f("partition", DataType::Int32, false),
+        f("offset", DataType::Int64, false),
+        f("key", DataType::Binary, true),
+        f("value", DataType::Binary, true),
+        f("kafka_timestamp", ts(), true),
+    ]))
+}
+
+pub fn quarantine_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = raw_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(f("reason", DataType::Utf8, false));
+    fields.push(f("field", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// `topic -> ability` of the IRT model. The seed's `irt_ability_<topic>_before` columns
+/// become one map: a column per topic would give every file its own schema, and the
+/// contract's single-glob read needs one.
+pub fn irt_map_type() -> DataType {
+    let entries = Fields::from(vec![
+        f("key", DataType::Utf8, false),
+        f("value", DataType::Float64, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+        false,
+    )
+}
+
+pub fn attempts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("user_id", DataType::Utf8, false),
+        f("item_id", DataType::Utf8, false),
+        f("session_id", DataType::Utf8, false),
+        f("correct", DataType::Boolean, false),
+        f("time_taken_ms", DataType::Int64, false),
+        f("quality", DataType::Int8, false),
+        f("response_time_seconds", DataType::Float64, false),
+        f("response_time_category", DataType::Utf8, false),
+        f("hour_of_day", DataType::Int8, false),
+        f("day_of_week", DataType::Int8, false),
+        f("is_weekend", DataType::Boolean, false),
+        f("sm2_easiness_factor_before", DataType::Float64, true),
+        f("sm2_interval_before", DataType::Int32, true),
+        f("bkt_prob_knowledge_before", DataType::Float64, true),
+        f("irt_ability_before", irt_map_type(), true),
+        f("event_id", DataType::Utf8, false),
+        f("topic", DataType::Utf8, true),
+        f("timestamp", ts(), false),
+        f("sm2_repetitions_before", DataType::Int32, true),
+        f("quality_derived", DataType::Boolean, false),
+    ]))
+}
+
+pub fn sessions_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("session_id", DataType::Utf8, false),
+        f("user_id", DataType::Utf8, false),
+        f("duration_minutes", DataType::Float64, false),
+        f("items_attempted", DataType::Int32, false),
+        f("correct_count", DataType::Int32, false),
+        f("accuracy", DataType::Float64, true),
+        f("items_per_minute", DataType::Float64, true),
+        f("topics_count", DataType::Int16, false),
+        f("session_type", DataType::Utf8, false),
+        f("start_hour", DataType::Int8, false),
+        f("event_id", DataType::Utf8, false),
+        f("started_at", ts(), false),
+        f("ended_at", ts(), false),
+        f(
+            "topics",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+        f("reported_accuracy_mismatch", DataType::Float64, true),
+    ]))
+}
+
+pub fn training_schema() -> SchemaRef {
+    let mut fields = vec![
+        f("event_id", DataType::Utf8, false),
+        f("user_id", DataType::Utf8, false),
+        f("item_id", DataType::Utf8, false),
+        f("algorithm", DataType::Utf8, false),
+        f("model_version", DataType::Utf8, true),
+        f("correct", DataType::Boolean, false),
+        f("time_taken_ms", DataType::Int64, true),
+        f("timestamp", ts(), false),
+        f("hour_of_day", DataType::Int8, false),
+        f("day_of_week", DataType::Int8, false),
+        f("is_weekend", DataType::Boolean, false),
+    ];
+    for side in ["before", "after"] {
+        fields.push(f(
+            &format!("sm2_easiness_factor_{side}"),
+            DataType::Float64,
+            true,
+        ));
+        fields.push(f(&format!("sm2_interval_{side}"), DataType::Int32, true));
+        fields.push(f(&format!("sm2_repetitions_{side}"), DataType::Int32, true));
+        fields.push(f(
+            &format!("bkt_prob_knowledge_{side}"),
+            DataType::Float64,
+            true,
+        ));
+        fields.push(f(&format!("irt_ability_{side}"), DataType::Float64, true));
+    }
+    fields.push(f("irt_topic", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// All datasets, indexed as [`raw`], [`processed`] and [`quarantine`] say.
+pub fn all() -> Vec<Dataset> {
+    let mut out = Vec::with_capacity(9);
+    for topic in Topic::ALL {
+        out.push(Dataset {
+            path: format!("raw/{}", topic.name()),
+            schema: raw_schema(),
+            plain_columns: vec!["key", "value", "offset"],
+        });
+    }
+    for topic in Topic::ALL {
+        let schema = match topic {
+            Topic::Attempts => attempts_schema(),
+            Topic::Sessions => sessions_schema(),
+            Topic::Training => training_schema(),
+        };
+        out.push(Dataset {
+            path: format!("processed/{}", processed_name(topic)),
+            schema,
+            plain_columns: vec!["event_id"],
+        });
+    }
+    for topic in Topic::ALL {
+        out.push(Dataset {
+            path: format!("quarantine/{}", topic.name()),
+            schema: quarantine_schema(),
+            plain_columns: vec!["key", "value", "offset"],
+        });
+    }
+    out
+}

@@ -1,0 +1,89 @@
+//! A buffered row of any dataset. Large variants are boxed so a window's `Vec<Row>` stays
+//! compact.
+
+use lakestream_topology::SourceRecord;
+
+use crate::domain::{Attempt, Event, Rejection, Session, Training};
+
+#[derive(Debug)]
+pub enum Row {
+    /// The record as it came (raw tier). Cloning shares the payload bytes.
+    Raw(SourceRecord),
+    Quarantine(Box<(SourceRecord, Rejection)>),
+    Attempt(Box<Attempt>),
+    Session(Box<Session>),
+    Training(Box<Training>),
+}
+
+impl Row {
+    pub fn from_event(event: Event) -> Row {
+        match event {
+            Event::Attempt(a) => Row::Attempt(Box::new(a)),
+            Event::Session(s) => Row::Session(Box::new(s)),
+            Event::Training(t) => Row::Training(Box::new(t)),
+        }
+    }
+
+    /// Heap footprint estimate; payload bytes are counted once, on the raw row that owns
+    /// them (the quarantine row shares them).
+    pub fn approx_bytes(&self) -> usize {
+        const BASE: usize = 64;
+        match self {
+            Row::Raw(r) => BASE + r.payload_bytes(),
+            Row::Quarantine(q) => BASE + q.1.reason.len() + 64,
+            Row::Attempt(a) => {
+                BASE + std::mem::size_of::<Attempt>()
+                    + a.event_id.len()
+                    + a.user_id.len()
+                    + a.item_id.len()
+                    + a.session_id.len()
+                    + a.irt_ability_before
+                        .iter()
+                        .map(|(t, _)| t.len() + 32)
+                        .sum::<usize>()
+            }
+            Row::Session(s) => {
+                BASE + std::mem::size_of::<Session>()
+                    + s.topics.iter().map(|t| t.len() + 24).sum::<usize>()
+            }
+            Row::Training(t) => {
+                BASE + std::mem::size_of::<Training>() + t.event_id.len() + t.user_id.len()
+            }
+        }
+    }
+
+    pub fn as_raw(&self) -> Option<&SourceRecord> {
+        match self {
+            Row::Raw(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn as_quarantine(&self) -> Option<(&SourceRecord, &Rejection)> {
+        match self {
+            Row::Quarantine(q) => Some((&q.0, &q.1)),
+            _ => None,
+        }
+    }
+
+    pub fn as_attempt(&self) -> Option<&Attempt> {
+        match self {
+            Row::Attempt(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn as_session(&self) -> Option<&Session> {
+        match self {
+            Row::Session(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_training(&self) -> Option<&Training> {
+        match self {
+            Row::Training(t) => Some(t),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Shared test harness: unique names per test, settings that point at a broker and a fresh
+//! lake, a producer, an in-process pipeline run, and a lake reader that parses hive paths
+//! itself (independent of lakestream's writer).
+
+#![allow(dead_code)]
+
+pub mod checks;
+pub mod events;
+pub mod lake;
+pub mod tansu;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use lakestream::app::{self, RunOptions};
+use lakestream::config::Settings;
+use lakestream_topology::RunControl;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// A name no other test (or earlier run against the same broker) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Topic names of one test, in contract order (attempts, sessions, training).
+#[derive(Clone, Debug)]
+pub struct Topics {
+    pub names: [String; 3],
+}
+
+impl Topics {
+    pub fn new(prefix: &str) -> Self {
+        let p = unique(prefix);
+        Topics {
+            names: [
+                format!("{p}.user.attempts"),
+                format!("{p}.user.sessions"),
+                format!("{p}.ml.training"),
+            ],
+        }
+    }
+
+    pub fn for_role(&self, role: &str) -> &str {
+        match role {
+            "user.attempts" => &self.names[0],
+            "user.sessions" => &self.names[1],
+            "ml.training" => &self.names[2],
+            other => panic!("no such role {other}"),
+        }
+    }
+}
+
+/// Environment for one lakestream instance of a test.
+pub fn env(bootstrap: &str, topics: &Topics, lake: &Path, group: &str) -> HashMap<String, String> {
+    [
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.to_string()),
+        ("DATA_LAKE_URL", format!("file://{}", lake.display())),
+        ("LAKESTREAM_GROUP_ID", group.to_string()),
+        ("LAKESTREAM_HTTP_ADDR", "127.0.0.1:0".to_string()),
+        (
+            "LAKESTREAM_STATE_DIR",
+            lake.join("_state").display().to_string(),
+        ),
+        ("LAKESTREAM_TOPICS__ATTEMPTS", topics.names[0].clone()),
+        ("LAKESTREAM_TOPICS__SESSIONS", topics.names[1].clone()),
+        ("LAKESTREAM_TOPICS__TRAINING", topics.names[2].clone()),
+        ("LAKESTREAM_WINDOWS__IDLE_TIMEOUT", "2s".to_string()),
+        ("KAFKA_SESSION_TIMEOUT_MS", "6000".to_string()),
+        ("KAFKA_HEARTBEAT_INTERVAL_MS", "500".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn settings(env: &HashMap<String, String>) -> Settings {
+    lakestream::telemetry::init(lakestream::config::LogFormat::Text);
+    Settings::load(None, env).expect("test settings are valid")
+}
+
+/// Produces `(role, key, value)` records and waits until all are acknowledged.
+pub fn produce(bootstrap: &str, topics: &Topics, records: &[(String, String, Vec<u8>)]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "2")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    for (role, key, value) in records {
+        let mut record = BaseRecord::to(topics.for_role(role))
+            .key(key.as_str())
+            .payload(value.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("all records acknowledged");
+}
+
+/// Runs one in-process instance until every assigned partition is consumed.
+pub async fn run_to_end(settings: Settings) {
+    let (_tx, exit_at_end) = watch::channel(true);
+    let control = RunControl {
+        shutdown: CancellationToken::new(),
+        exit_at_end,
+    };
+    let run = app::run(
+        settings,
+        RunOptions {
+            control,
+            serve_http: false,
+        },
+    );
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("pipeline reached the end within 2 minutes")
+        .expect("pipeline ran cleanly");
+}
+
+/// Starts an instance in the background; returns its stop token and join handle.
+pub fn start(
+    settings: Settings,
+    exit_at_end: watch::Receiver<bool>,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let shutdown = CancellationToken::new();
+    let control = RunControl {
+        shutdown: shutdown.clone(),
+        exit_at_end,
+    };
+    let handle = tokio::spawn(app::run(
+        settings,
+        RunOptions {
+            control,
+            serve_http: false,
+        },
+    ));
+    (shutdown, handle)
+}
+
+/// Polls `check` every 100 ms until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

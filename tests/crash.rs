@@ -1,0 +1,219 @@
+//! Crash safety: the real binary is aborted at chosen points of the flush protocol
+//! (failpoints) and killed with SIGKILL at random moments while records stream in; after a
+//! clean restart the lake must hold every record exactly once (raw), every valid event
+//! exactly once (processed) and every invalid one exactly once (quarantine).
+//!
+//! The broker is librdkafka's mock cluster in this test process; the lakestream processes
+//! reach it over loopback like any broker.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Topics;
+use lakestream::demo::generator::{Generator, GeneratorConfig, Kind};
+use lakestream_topology::mock::MockKafka;
+use rand::{Rng, SeedableRng};
+
+struct Fixture {
+    kafka: MockKafka,
+    topics: Topics,
+    lake: tempfile::TempDir,
+    group: String,
+    produced: Vec<(String, String, Vec<u8>, Kind)>,
+}
+
+impl Fixture {
+    fn new(events: usize, seed: u64) -> Fixture {
+        let kafka = MockKafka::start(1).unwrap();
+        let topics = Topics::new("crash");
+        for name in &topics.names {
+            kafka.create_topic(name, 2).unwrap();
+        }
+        let generator = Generator::new(GeneratorConfig {
+            seed,
+            users: 20,
+            days: 2,
+            duplicate_ratio: 0.0,
+            ..Default::default()
+        });
+        let produced = generator
+            .take(events)
+            .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
+            .collect();
+        Fixture {
+            kafka,
+            topics,
+            lake: tempfile::tempdir().unwrap(),
+            group: common::unique("g"),
+            produced,
+        }
+    }
+
+    fn records(&self, range: std::ops::Range<usize>) -> Vec<(String, String, Vec<u8>)> {
+        self.produced[range]
+            .iter()
+            .map(|(r, k, v, _)| (r.clone(), k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn spawn(&self, failpoint: Option<&str>, exit_at_end: bool) -> Child {
+        let env = common::env(
+            self.kafka.bootstrap_servers(),
+            &self.topics,
+            self.lake.path(),
+            &self.group,
+        );
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakestream"));
+        cmd.arg("run")
+            .envs(env)
+            .env("RUST_LOG", "warn,lakestream_topology::group=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if exit_at_end {
+            cmd.arg("--exit-at-end");
+        }
+        if let Some(fp) = failpoint {
+            cmd.env("LAKESTREAM_FAILPOINT", fp);
+        }
+        cmd.spawn().expect("spawn lakestream")
+    }
+
+    fn wait(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+        forward_log(child);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("lakestream did not finish within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn run_clean_to_end(&self) {
+        let mut child = self.spawn(None, true);
+        let status = Self::wait(&mut child, Duration::from_secs(120));
+        assert!(status.success(), "clean run failed: {status:?}");
+    }
+
+    fn assert_exactly_once(&self) {
+        common::checks::assert_exactly_once(self.lake.path(), &self.produced);
+    }
+}
+
+/// Forwards the child's log to ours and returns once it owns partitions, so a kill lands
+/// while it works rather than while it waits for the group.
+fn wait_until_assigned(child: &mut Child) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("partition tasks running") {
+                let _ = tx.send(());
+            }
+            eprintln!("{line}");
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("lakestream got partitions within 60 s");
+}
+
+/// Keeps the child's log flowing to ours (a full pipe would block it).
+fn forward_log(child: &mut Child) {
+    use std::io::BufRead;
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("{line}");
+            }
+        });
+    }
+}
+
+fn crash_at(failpoint: &str) {
+    let fixture = Fixture::new(2500, 7);
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(0..2500),
+    );
+    let mut child = fixture.spawn(Some(failpoint), true);
+    let status = Fixture::wait(&mut child, Duration::from_secs(120));
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigabrt()),
+        "failpoint `{failpoint}` was not reached: {status:?}"
+    );
+    fixture.run_clean_to_end();
+    fixture.assert_exactly_once();
+}
+
+fn libc_sigabrt() -> i32 {
+    6
+}
+
+#[test]
+fn crash_after_a_file_write_before_the_manifest() {
+    crash_at("after-file-write:3");
+}
+
+#[test]
+fn crash_between_two_files_of_one_flush() {
+    crash_at("between-files:2");
+}
+
+#[test]
+fn crash_after_the_manifest_before_the_commit() {
+    crash_at("before-commit:2");
+}
+
+#[test]
+fn crash_during_the_commit() {
+    crash_at("during-commit:2");
+}
+
+#[test]
+fn kill_9_at_random_moments_while_records_stream_in() {
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("kill -9 test seed: {seed} (rerun with CRASH_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let fixture = Fixture::new(6000, seed);
+    let bootstrap = fixture.kafka.bootstrap_servers().to_string();
+    let topics = fixture.topics.clone();
+    let batches: Vec<_> = (0..6)
+        .map(|i| fixture.records(i * 1000..(i + 1) * 1000))
+        .collect();
+    let producer = std::thread::spawn(move || {
+        for batch in batches {
+            common::produce(&bootstrap, &topics, &batch);
+            std::thread::sleep(Duration::from_millis(700));
+        }
+    });
+    for _ in 0..4 {
+        let mut child = fixture.spawn(None, false);
+        wait_until_assigned(&mut child);
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..1500)));
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9));
+    }
+    producer.join().unwrap();
+    fixture.run_clean_to_end();
+    fixture.assert_exactly_once();
+}

@@ -1,0 +1,240 @@
+//! End to end against librdkafka's mock cluster: contract events in, the lake checked row
+//! by row (derived fields, raw completeness, quarantine reasons, partition paths), then a
+//! second run that must add nothing and a third that adds only the new records.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::events;
+use common::lake::rows;
+use common::Topics;
+use lakestream_topology::mock::MockKafka;
+
+fn mock_with_topics(partitions: i32) -> (MockKafka, Topics) {
+    let kafka = MockKafka::start(1).unwrap();
+    let topics = Topics::new("mock");
+    for name in &topics.names {
+        kafka.create_topic(name, partitions).unwrap();
+    }
+    (kafka, topics)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_events_land_row_by_row() {
+    let (kafka, topics) = mock_with_topics(2);
+    let lake = tempfile::tempdir().unwrap();
+    let cases = events::cases();
+    common::produce(kafka.bootstrap_servers(), &topics, &events::records(&cases));
+    let env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    common::run_to_end(common::settings(&env)).await;
+
+    common::checks::assert_contract_lake(lake.path(), &topics, &cases);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_adds_nothing_and_new_records_land_once() {
+    let (kafka, topics) = mock_with_topics(3);
+    let lake = tempfile::tempdir().unwrap();
+    let cases = events::cases();
+    let group = common::unique("g");
+    let env = common::env(kafka.bootstrap_servers(), &topics, lake.path(), &group);
+    common::produce(kafka.bootstrap_servers(), &topics, &events::records(&cases));
+    common::run_to_end(common::settings(&env)).await;
+    let files_before = common::lake::files(lake.path(), "raw").len();
+    let raw_before = rows(lake.path(), "raw").len();
+    assert_eq!(raw_before, cases.len());
+
+    common::run_to_end(common::settings(&env)).await;
+    assert_eq!(
+        common::lake::files(lake.path(), "raw").len(),
+        files_before,
+        "a rerun writes no file"
+    );
+
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &events::records(&cases[..4]),
+    );
+    common::run_to_end(common::settings(&env)).await;
+    let raw_after = rows(lake.path(), "raw");
+    assert_eq!(raw_after.len(), cases.len() + 4);
+    let keys: HashSet<_> = raw_after
+        .iter()
+        .map(|r| {
+            (
+                r.str("topic").to_string(),
+                r.i64("partition"),
+                r.i64("offset"),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), raw_after.len(), "no record twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_with_different_partition_counts_are_a_startup_error() {
+    let kafka = MockKafka::start(1).unwrap();
+    let topics = Topics::new("skew");
+    kafka.create_topic(&topics.names[0], 2).unwrap();
+    kafka.create_topic(&topics.names[1], 3).unwrap();
+    kafka.create_topic(&topics.names[2], 2).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    let (_tx, exit) = tokio::sync::watch::channel(true);
+    let (_stop, handle) = common::start(common::settings(&env), exit);
+    let err = tokio::time::timeout(std::time::Duration::from_secs(60), handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("co-partitioned") && msg.contains(&topics.names[1]),
+        "{msg}"
+    );
+}
+
+const MINUTE: i64 = 60_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_events_get_a_file_of_their_own_in_their_day() {
+    let (kafka, topics) = mock_with_topics(1);
+    let lake = tempfile::tempdir().unwrap();
+    let ten = events::FRI_1015 - 15 * MINUTE - 30_123; // 10:00:00 Friday
+    let records = vec![
+        events::attempt("x1", ten + 5 * MINUTE),
+        events::attempt("x2", ten + 150 * MINUTE), // 12:30: the watermark passes 11:00
+        events::attempt("x3", ten + 20 * MINUTE),  // late for the closed 10:00 window
+    ];
+    common::produce(kafka.bootstrap_servers(), &topics, &records);
+    let env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    common::run_to_end(common::settings(&env)).await;
+
+    let attempts = rows(lake.path(), "processed/user_attempts");
+    let ids: Vec<&str> = attempts.iter().map(|r| r.str("event_id")).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let ten_files: HashSet<_> = attempts
+        .iter()
+        .filter(|r| r.i64("hour_of_day") == 10)
+        .map(|r| r.file.clone())
+        .collect();
+    assert_eq!(
+        ten_files.len(),
+        2,
+        "the late record gets its own file: {ten_files:?}"
+    );
+    for row in &attempts {
+        assert_eq!((row.year, row.month, row.day), (2026, 11, 27));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_partition_publishes_by_wall_clock() {
+    let (kafka, topics) = mock_with_topics(1);
+    let lake = tempfile::tempdir().unwrap();
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &[events::attempt("q1", events::FRI_1015)],
+    );
+    let env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    let (_exit_tx, exit) = tokio::sync::watch::channel(false);
+    let (stop, handle) = common::start(common::settings(&env), exit);
+    let root = lake.path().to_path_buf();
+    common::eventually(
+        std::time::Duration::from_secs(30),
+        "the idle window is published",
+        || !common::lake::files(&root, "processed/user_attempts").is_empty(),
+    )
+    .await;
+    let file = &common::lake::files(lake.path(), "processed/user_attempts")[0];
+    let stem = file.file_stem().unwrap().to_str().unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(file.with_file_name(format!("_{stem}.meta.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["flush_reason"], "idle");
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    assert_eq!(rows(lake.path(), "raw/user.attempts").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_budget_writes_the_largest_window_early() {
+    use lakestream::demo::generator::{Generator, GeneratorConfig};
+    let (kafka, topics) = mock_with_topics(2);
+    let lake = tempfile::tempdir().unwrap();
+    let generator = Generator::new(GeneratorConfig {
+        seed: 5,
+        users: 20,
+        days: 1,
+        duplicate_ratio: 0.0,
+        ..Default::default()
+    });
+    let produced: Vec<_> = generator
+        .take(5000)
+        .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
+        .collect();
+    let records: Vec<_> = produced
+        .iter()
+        .map(|(r, k, v, _)| (r.clone(), k.clone(), v.clone()))
+        .collect();
+    common::produce(kafka.bootstrap_servers(), &topics, &records);
+    let mut env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    env.insert("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB".into(), "1".into());
+    env.insert("LAKESTREAM_WINDOWS__GRACE".into(), "24h".into());
+    common::run_to_end(common::settings(&env)).await;
+
+    let spilled = walk_meta(lake.path())
+        .into_iter()
+        .filter(|m| m["flush_reason"] == "memory")
+        .count();
+    assert!(
+        spilled > 0,
+        "no window was written early under a 1 MiB budget"
+    );
+    common::checks::assert_exactly_once(lake.path(), &produced);
+}
+
+fn walk_meta(root: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".meta.json") {
+                out.push(serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap());
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,72 @@
+//! One memory budget for every open window of the process. Tasks report what they buffer;
+//! when the total passes the limit, the task holding the largest window writes it early as a
+//! part file. Choosing the largest frees the most memory per file written.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    /// Per partition: (bytes buffered, bytes of its largest window).
+    usage: Mutex<HashMap<i32, (usize, usize)>>,
+}
+
+impl MemoryBudget {
+    pub fn new(limit: usize) -> Self {
+        MemoryBudget {
+            limit,
+            usage: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn report(&self, partition: i32, bytes: usize, largest_window: usize) {
+        self.usage
+            .lock()
+            .unwrap()
+            .insert(partition, (bytes, largest_window));
+    }
+
+    pub fn forget(&self, partition: i32) {
+        self.usage.lock().unwrap().remove(&partition);
+    }
+
+    pub fn used(&self) -> usize {
+        self.usage.lock().unwrap().values().map(|(b, _)| b).sum()
+    }
+
+    /// True when the budget is exceeded and `partition` owns the largest window.
+    pub fn should_spill(&self, partition: i32) -> bool {
+        let usage = self.usage.lock().unwrap();
+        let total: usize = usage.values().map(|(b, _)| b).sum();
+        if total <= self.limit {
+            return false;
+        }
+        let largest = usage
+            .iter()
+            .max_by_key(|(p, (_, w))| (*w, std::cmp::Reverse(**p)));
+        largest.is_some_and(|(p, (_, w))| *p == partition && *w > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_of_the_largest_window_spills() {
+        let budget = MemoryBudget::new(100);
+        budget.report(0, 40, 30);
+        budget.report(1, 50, 45);
+        assert!(!budget.should_spill(1), "90 bytes is within the budget");
+        budget.report(0, 60, 30);
+        assert!(budget.should_spill(1));
+        assert!(!budget.should_spill(0));
+        budget.forget(1);
+        assert!(
+            !budget.should_spill(0),
+            "60 bytes is within the budget again"
+        );
+        assert_eq!(budget.used(), 60);
+    }
+}

@@ -1,0 +1,38 @@
+//! Settings of the stream runtime, already validated by the binary's configuration layer.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Subscribed topics; all must have the same partition count.
+    pub topics: Vec<String>,
+    /// How far the watermark trails the largest event time seen.
+    pub grace: Duration,
+    /// Wall-clock quiet time after window end + grace before a quiet partition closes it.
+    pub idle_timeout: Duration,
+    /// Byte budget for all open windows of the process.
+    pub memory_budget_bytes: usize,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// Deadline for one offset commit.
+    pub commit_timeout: Duration,
+    /// Deadline for revoked tasks to flush and commit; keep it below the session timeout.
+    pub revoke_timeout: Duration,
+    /// How often a task checks wall-clock conditions (idle close, budget).
+    pub tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            topics: Vec::new(),
+            grace: Duration::from_secs(600),
+            idle_timeout: Duration::from_secs(60),
+            memory_budget_bytes: 256 << 20,
+            row_group_rows: 128 * 1024,
+            commit_timeout: Duration::from_secs(10),
+            revoke_timeout: Duration::from_secs(30),
+            tick: Duration::from_secs(1),
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The flush-then-commit protocol of a partition task (see DESIGN.md):
+//!
+//! 1. write-ahead: the manifest lists the files about to be written (`pending`);
+//! 2. the data files and their sidecars are written;
+//! 3. the manifest records the flushed hours as durable, the new safe offsets, and clears
+//!    `pending`;
+//! 4. the offsets are committed to Kafka.
+//!
+//! A crash before 3 leaves files that the next owner deletes (their records are replayed);
+//! a crash after 3 leaves a Kafka offset behind the manifest, and replay skips what the
+//! manifest says is durable. Either way each record lands once.
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, error, info, warn};
+
+use crate::error::Result;
+use crate::failpoint::{self, points};
+use crate::manifest::Manifest;
+use crate::processor::Processor;
+use crate::sink::{self, FileKey, FileMeta};
+use crate::task::PartitionTask;
+use crate::window::HOUR_MS;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl<P: Processor> PartitionTask<P> {
+    /// Loads the manifest, removes what an interrupted flush left, and primes the replay
+    /// filter. Retries store failures: the task must not consume before it knows what is
+    /// durable.
+    pub(crate) async fn recover(&mut self) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.try_recover().await {
+                Ok(()) => return,
+                Err(error) => {
+                    error!(%error, "cannot recover partition state; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn try_recover(&mut self) -> Result<()> {
+        let store = self.ctx.store.clone();
+        let mut manifest = match Manifest::load(store.as_ref(), self.partition).await? {
+            Some(m) => m,
+            None => Manifest::new(self.partition),
+        };
+        if !manifest.pending.is_empty() {
+            info!(
+                files = manifest.pending.len(),
+                "removing files of an interrupted flush"
+            );
+            for path in &manifest.pending {
+                sink::delete_if_exists(store.as_ref(), &path.as_str().into()).await?;
+            }
+            manifest.pending.clear();
+            manifest.save(store.as_ref()).await?;
+        }
+        for (t, name) in self.topic_names.iter().enumerate() {
+            if let Some(name) = name {
+                self.replay_horizon[t] = manifest.replay_horizon(name);
+            }
+        }
+        self.windows.restore_max_event(manifest.max_event_time_ms);
+        info!(offsets = ?manifest.offsets, generation = manifest.generation, "partition recovered");
+        self.manifest = manifest;
+        Ok(())
+    }
+
+    /// Flushes `hours`, retrying with backoff until it succeeds: records stay buffered (and
+    /// consumption pauses) while the store is failing, so nothing is lost.
+    pub(crate) async fn flush_until_done(&mut self, hours: Vec<i64>, reason: &str) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.flush(&hours, reason).await {
+                Ok(()) => return,
+                Err(error) => {
+                    self.ctx.metrics.write_failures.inc();
+                    error!(%error, reason, "flush failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self, hours: &[i64], reason: &str) -> Result<()> {
+        let started = Instant::now();
+        let plans = self.plan(hours);
+        if !plans.is_empty() {
+            self.manifest.pending = plans
+                .iter()
+                .flat_map(|(_, p)| [p.data.to_string(), p.meta.to_string()])
+                .collect();
+            self.manifest.save(self.ctx.store.as_ref()).await?;
+        }
+        for (i, (key, paths)) in plans.iter().enumerate() {
+            self.write_file(key, paths, reason).await?;
+            failpoint::hit(points::AFTER_FILE_WRITE);
+            if i + 1 < plans.len() {
+                failpoint::hit(points::BETWEEN_FILES);
+            }
+        }
+        self.record_durable(hours);
+        self.manifest.save(self.ctx.store.as_ref()).await?;
+        self.ctx
+            .metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.ctx.metrics.flushes.with_label_values(&[reason]).inc();
+        self.ctx
+            .metrics
+            .buffered_bytes
+            .set(self.ctx.budget.used() as i64);
+        self.last_flush = Instant::now();
+        if !plans.is_empty() {
+            debug!(
+                files = plans.len(),
+                reason,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "flushed"
+            );
+        }
+        failpoint::hit(points::BEFORE_COMMIT);
+        self.commit().await;
+        Ok(())
+    }
+
+    fn plan(&self, hours: &[i64]) -> Vec<(FileKey, sink::FilePaths)> {
+        let mut plans = Vec::new();
+        for hour in hours {
+            let Some(window) = self.windows.get(*hour) else {
+                continue;
+            };
+            for (dataset, buffer) in window.buffers.iter().enumerate() {
+                let Some(buffer) = buffer else { continue };
+                let key = FileKey {
+                    dataset,
+                    hour_ms: *hour,
+                    partition: self.partition,
+                    first_offset: buffer.first_offset,
+                    last_offset: buffer.last_offset,
+                };
+                let paths = sink::file_paths(&self.datasets[dataset], &key);
+                plans.push((key, paths));
+            }
+        }
+        plans
+    }
+
+    async fn write_file(&self, key: &FileKey, paths: &sink::FilePaths, reason: &str) -> Result<()> {
+        let dataset = &self.datasets[key.dataset];
+        let buffer = self
+            .windows
+            .get(key.hour_ms)
+            .and_then(|w| w.buffers[key.dataset].as_ref())
+            .expect("planned buffer");
+        let batch = self
+            .processor
+            .encode(key.dataset, &buffer.rows)
+            .map_err(|e| crate::error::RuntimeError::Encode {
+                path: paths.data.to_string(),
+                reason: format!("{e:#}"),
+            })?;
+        let props = sink::writer_properties(dataset, self.ctx.config.row_group_rows);
+        let bytes = sink::write_parquet(self.ctx.store.clone(), &paths.data, &batch, props).await?;
+        let schema = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect();
+        let hour = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(key.hour_ms)
+            .expect("hour in range");
+        let meta = FileMeta {
+            dataset: &dataset.path,
+            topic: self.topic_names[buffer.topic]
+                .as_deref()
+                .unwrap_or_default(),
+            partition: self.partition,
+            first_offset: key.first_offset,
+            last_offset: key.last_offset,
+            event_hour: hour.to_rfc3339(),
+            rows: batch.num_rows(),
+            bytes,
+            schema,
+            writer: sink::WRITER_VERSION,
+            flush_reason: reason,
+        };
+        sink::write_meta(self.ctx.store.as_ref(), &paths.meta, &meta).await?;
+        let m = &self.ctx.metrics;
+        m.rows_written
+            .with_label_values(&[&dataset.path])
+            .inc_by(batch.num_rows() as u64);
+        m.files_written.with_label_values(&[&dataset.path]).inc();
+        m.bytes_written
+            .with_label_values(&[&dataset.path])
+            .inc_by(bytes);
+        Ok(())
+    }
+
+    /// After the files are durable: drop the windows, mark their hours, move the safe offsets.
+    fn record_durable(&mut self, hours: &[i64]) {
+        for hour in hours {
+            self.windows.remove(*hour);
+        }
+        for (t, name) in self.topic_names.iter().enumerate() {
+            let (Some(name), Some(next)) = (name, self.next_offset[t]) else {
+                continue;
+            };
+            for hour in hours {
+                self.manifest.mark(name, *hour, next);
+            }
+            let safe = self.windows.min_offset(t).map_or(next, |m| m.min(next));
+            self.manifest.set_offset(name, safe);
+        }
+        self.manifest.max_event_time_ms = self.windows.max_event_ms();
+        self.manifest.pending.clear();
+        self.manifest.prune();
+        debug_assert!(hours.iter().all(|h| h % HOUR_MS == 0));
+    }
+
+    /// True when the manifest's safe offsets trail what has been consumed.
+    pub(crate) fn offsets_advanced(&self) -> bool {
+        self.topic_names
+            .iter()
+            .enumerate()
+            .any(|(t, name)| match (name, self.next_offset[t]) {
+                (Some(name), Some(next)) => {
+                    self.manifest.offsets.get(name).is_none_or(|o| *o < next)
+                }
+                _ => false,
+            })
+    }
+
+    /// Commits the manifest's safe offsets. A failure is logged and counted, not fatal:
+    /// the manifest already holds the truth and the next flush commits again.
+    async fn commit(&mut self) {
+        let mut offsets = Vec::new();
+        for (t, name) in self.topic_names.iter().enumerate() {
+            let Some(name) = name else { continue };
+            let Some(offset) = self.manifest.offsets.get(name).copied() else {
+                continue;
+            };
+            if self.committed[t] != Some(offset) {
+                offsets.push((name.clone(), self.partition, offset));
+            }
+        }
+        if offsets.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        match self.ctx.committer.commit(offsets.clone()).await {
+            Ok(()) => {
+                for (name, _, offset) in offsets {
+                    if let Some(t) = self
+                        .topic_names
+                        .iter()
+                        .position(|n| n.as_deref() == Some(&name))
+                    {
+                        self.committed[t] = Some(offset);
+                    }
+                }
+                self.ctx
+                    .metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            Err(error) => {
+                self.ctx.metrics.commit_failures.inc();
+                warn!(%error, "offset commit failed; the manifest keeps the progress and the next flush retries");
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Consumer-group membership: the rdkafka context that turns assignments into partition
+//! tasks and revocations into a blocking hand-off (flush and commit before the partitions
+//! are released).
+//!
+//! Rebalance callbacks run on the thread that polls the main queue (the driver thread in
+//! `runtime.rs`), never on an async worker, so blocking there stalls nothing else.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::processor::ProcessorFactory;
+use crate::record::SourceRecord;
+use crate::source;
+use crate::task::{Control, PartitionTask, StopReason, TaskContext};
+
+pub type GroupConsumer<F> = StreamConsumer<GroupContext<F>>;
+
+struct TaskHandle {
+    control: mpsc::UnboundedSender<Control>,
+    at_end: watch::Receiver<bool>,
+    join: JoinHandle<()>,
+}
+
+/// State shared between the rdkafka callbacks and the runtime's main loop.
+pub struct GroupContext<F: ProcessorFactory> {
+    runtime: tokio::runtime::Handle,
+    factory: F,
+    task_ctx: Arc<TaskContext>,
+    consumer: OnceLock<Weak<GroupConsumer<F>>>,
+    tasks: Mutex<HashMap<i32, TaskHandle>>,
+}
+
+impl<F: ProcessorFactory> GroupContext<F> {
+    pub fn new(runtime: tokio::runtime::Handle, factory: F, task_ctx: Arc<TaskContext>) -> Self {
+        GroupContext {
+            runtime,
+            factory,
+            task_ctx,
+            consumer: OnceLock::new(),
+            tasks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn attach(&self, consumer: &Arc<GroupConsumer<F>>) {
+        let _ = self.consumer.set(Arc::downgrade(consumer));
+    }
+
+    fn topic_index(&self, name: &str) -> Option<usize> {
+        self.task_ctx.config.topics.iter().position(|t| t == name)
+    }
+
+    /// Partition numbers of `tpl`, each with the owned topics as (name, index).
+    fn by_partition(
+        &self,
+        tpl: &rdkafka::TopicPartitionList,
+    ) -> BTreeMap<i32, Vec<(String, usize)>> {
+        let mut grouped: BTreeMap<i32, Vec<(String, usize)>> = BTreeMap::new();
+        for element in tpl.elements() {
+            if let Some(index) = self.topic_index(element.topic()) {
+                grouped
+                    .entry(element.partition())
+                    .or_default()
+                    .push((element.topic().to_string(), index));
+            }
+        }
+        grouped
+    }
+
+    fn start_tasks(&self, tpl: &rdkafka::TopicPartitionList) {
+        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let mut tasks = self.tasks.lock().unwrap();
+        for (partition, topics) in self.by_partition(tpl) {
+            if tasks.contains_key(&partition) {
+                continue;
+            }
+            let Some(stream) = source::split(&consumer, &topics, partition) else {
+                error!(
+                    partition,
+                    "librdkafka has no queue for an assigned partition"
+                );
+                continue;
+            };
+            let (control, control_rx) = mpsc::unbounded_channel();
+            let (end_tx, at_end) = watch::channel(false);
+            let processor = self.factory.create(partition);
+            let task =
+                PartitionTask::new(partition, self.task_ctx.clone(), processor, &topics, end_tx);
+            let _guard = self.runtime.enter();
+            let join = self.runtime.spawn(task.run(stream, control_rx));
+            tasks.insert(
+                partition,
+                TaskHandle {
+                    control,
+                    at_end,
+                    join,
+                },
+            );
+        }
+        self.task_ctx
+            .metrics
+            .assigned_partitions
+            .set(tasks.len() as i64);
+        info!(partitions = ?tasks.keys().collect::<Vec<_>>(), "partition tasks running");
+    }
+
+    /// Stops the tasks of `partitions` (all when `None`), waiting for each to flush and
+    /// commit, up to the revoke deadline. A task that misses it is aborted: its records
+    /// were not committed, so the next owner replays them.
+    pub fn stop_tasks(&self, partitions: Option<Vec<i32>>, reason: StopReason) {
+        let handles: Vec<(i32, TaskHandle)> = {
+            let mut tasks = self.tasks.lock().unwrap();
+            let keys: Vec<i32> = partitions.unwrap_or_else(|| tasks.keys().copied().collect());
+            keys.into_iter()
+                .filter_map(|p| tasks.remove(&p).map(|h| (p, h)))
+                .collect()
+        };
+        let deadline = std::time::Instant::now() + self.task_ctx.config.revoke_timeout;
+        let mut waiting = Vec::new();
+        for (partition, handle) in handles {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let _ = handle.control.send(Control::Stop {
+                reason,
+                done: done_tx,
+            });
+            waiting.push((partition, handle, done_rx));
+        }
+        for (partition, handle, done_rx) in waiting {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if done_rx.recv_timeout(left).is_err() {
+                warn!(partition, "task did not flush before the deadline; aborting it (its records will be replayed)");
+                handle.join.abort();
+            }
+        }
+        self.task_ctx
+            .metrics
+            .assigned_partitions
+            .set(self.tasks.lock().unwrap().len() as i64);
+    }
+
+    /// True when tasks run and every one of them has reached the end of its partitions.
+    pub fn all_at_end(&self) -> bool {
+        let tasks = self.tasks.lock().unwrap();
+        !tasks.is_empty() && tasks.values().all(|h| *h.at_end.borrow())
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.tasks.lock().unwrap().len()
+    }
+
+    /// Hands a record that arrived on the main queue to the task owning its partition.
+    pub fn route_stray(&self, record: SourceRecord) {
+        let tasks = self.tasks.lock().unwrap();
+        match tasks.get(&record.partition) {
+            Some(handle) => {
+                warn!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    "record arrived on the main queue; routing it"
+                );
+                let _ = handle.control.send(Control::Stray(record));
+            }
+            None => error!(
+                partition = record.partition,
+                "record for an unowned partition; it will be redelivered"
+            ),
+        }
+    }
+
+    pub fn topic_of(&self, name: &str) -> Option<usize> {
+        self.topic_index(name)
+    }
+}
+
+impl<F: ProcessorFactory> ClientContext for GroupContext<F> {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End-of-partition arrives here too; it is a signal the tasks read from their queues.
+        if matches!(error, KafkaError::PartitionEOF(_)) {
+            return;
+        }
+        error!(%error, reason, "librdkafka error");
+    }
+}
+
+impl<F: ProcessorFactory> ConsumerContext for GroupContext<F> {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.task_ctx
+                .metrics
+                .rebalances
+                .with_label_values(&["revoke"])
+                .inc();
+            let partitions: Vec<i32> = self.by_partition(tpl).into_keys().collect();
+            info!(
+                ?partitions,
+                "partitions revoked: flushing and committing before release"
+            );
+            self.stop_tasks(Some(partitions), StopReason::Revoke);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.task_ctx
+                    .metrics
+                    .rebalances
+                    .with_label_values(&["assign"])
+                    .inc();
+                self.start_tasks(tpl);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => error!(%error, "rebalance error"),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! lakestream's stream runtime: Kafka records in, durable hive-partitioned Parquet out,
+//! offsets committed only after the data is durable.
+//!
+//! Where a record goes, in order:
+//! - [`runtime`]: joins the consumer group, checks co-partitioning, owns shutdown.
+//! - [`group`]: the rdkafka context; an assignment starts one [`task`] per partition number,
+//!   a revocation stops those tasks only after they flushed and committed.
+//! - [`source`]: the task's input, partition `p` of every topic split off the main queue.
+//! - [`task`]: the per-partition loop; hands each [`record`] to the domain's
+//!   [`processor`] and buffers the rows in event-time [`window`]s.
+//! - [`flush`]: writes closed windows through the [`sink`] (Parquet on object_store), records
+//!   them in the partition's [`manifest`], then commits offsets ([`commit`]).
+//! - [`budget`] bounds the memory of all open windows; [`failpoint`] injects crashes for
+//!   tests; [`metrics`] and [`config`] are what they say.
+//!
+//! The protocol is written down in `DESIGN.md` at the repository root.
+
+pub mod budget;
+pub mod commit;
+pub mod config;
+pub mod error;
+pub mod failpoint;
+mod flush;
+pub mod group;
+pub mod manifest;
+pub mod metrics;
+pub mod mock;
+pub mod processor;
+pub mod record;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod task;
+pub mod window;
+
+pub use config::RuntimeConfig;
+pub use error::{Result, RuntimeError};
+pub use processor::{Dataset, Processor, ProcessorFactory, Routed};
+pub use record::SourceRecord;
+pub use runtime::{run, RunControl};

@@ -1,0 +1,156 @@
+//! Runtime metrics, named by one rule: `lakestream_` prefix, base units, `_total` counters,
+//! labels from small fixed sets (topic, dataset, partition). Updated per batch or per flush.
+
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
+};
+
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    pub records_consumed: IntCounterVec,
+    pub records_replayed_durable: IntCounterVec,
+    pub late_records: IntCounterVec,
+    pub rows_written: IntCounterVec,
+    pub files_written: IntCounterVec,
+    pub bytes_written: IntCounterVec,
+    pub flushes: IntCounterVec,
+    pub flush_seconds: Histogram,
+    pub commit_seconds: Histogram,
+    pub commit_failures: IntCounter,
+    pub write_failures: IntCounter,
+    pub open_windows: IntGaugeVec,
+    pub buffered_bytes: IntGauge,
+    pub rebalances: IntCounterVec,
+    pub assigned_partitions: IntGauge,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str) -> Histogram {
+    let opts = HistogramOpts::new(name, help)
+        .buckets(exponential_buckets(0.001, 2.5, 12).expect("buckets"));
+    let h = Histogram::with_opts(opts).expect("valid metric");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+}
+
+impl RuntimeMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let commit_failures = IntCounter::new(
+            "lakestream_commit_failures_total",
+            "Kafka offset commits that failed or timed out (the manifest still holds the truth)",
+        )
+        .expect("valid metric");
+        let write_failures = IntCounter::new(
+            "lakestream_write_failures_total",
+            "Flushes that failed and were retried",
+        )
+        .expect("valid metric");
+        let open_windows = IntGaugeVec::new(
+            Opts::new(
+                "lakestream_open_windows",
+                "Event-time windows open per partition task",
+            ),
+            &["partition"],
+        )
+        .expect("valid metric");
+        let buffered_bytes = IntGauge::new(
+            "lakestream_buffered_bytes",
+            "Bytes held by open windows of this process",
+        )
+        .expect("valid metric");
+        let assigned_partitions = IntGauge::new(
+            "lakestream_assigned_partitions",
+            "Partition tasks owned by this instance",
+        )
+        .expect("valid metric");
+        for m in [commit_failures.clone(), write_failures.clone()] {
+            registry
+                .register(Box::new(m))
+                .expect("metric registered once");
+        }
+        registry
+            .register(Box::new(open_windows.clone()))
+            .expect("metric registered once");
+        registry
+            .register(Box::new(buffered_bytes.clone()))
+            .expect("metric registered once");
+        registry
+            .register(Box::new(assigned_partitions.clone()))
+            .expect("metric registered once");
+        RuntimeMetrics {
+            records_consumed: counter_vec(
+                registry,
+                "lakestream_records_consumed_total",
+                "Kafka records consumed",
+                &["topic"],
+            ),
+            records_replayed_durable: counter_vec(
+                registry,
+                "lakestream_records_replayed_durable_total",
+                "Replayed records skipped because the lake already holds them",
+                &["topic"],
+            ),
+            late_records: counter_vec(
+                registry,
+                "lakestream_late_records_total",
+                "Records whose event hour was already closed (written as a late file)",
+                &["topic"],
+            ),
+            rows_written: counter_vec(
+                registry,
+                "lakestream_rows_written_total",
+                "Rows written to the lake",
+                &["dataset"],
+            ),
+            files_written: counter_vec(
+                registry,
+                "lakestream_files_written_total",
+                "Parquet files written",
+                &["dataset"],
+            ),
+            bytes_written: counter_vec(
+                registry,
+                "lakestream_bytes_written_total",
+                "Parquet bytes written",
+                &["dataset"],
+            ),
+            flushes: counter_vec(
+                registry,
+                "lakestream_flushes_total",
+                "Flushes by reason",
+                &["reason"],
+            ),
+            flush_seconds: histogram(
+                registry,
+                "lakestream_flush_duration_seconds",
+                "Time to write and record one flush",
+            ),
+            commit_seconds: histogram(
+                registry,
+                "lakestream_commit_duration_seconds",
+                "Time of one Kafka offset commit",
+            ),
+            commit_failures,
+            write_failures,
+            open_windows,
+            buffered_bytes,
+            rebalances: counter_vec(
+                registry,
+                "lakestream_rebalances_total",
+                "Group rebalance events",
+                &["kind"],
+            ),
+            assigned_partitions,
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Entry point of the stream runtime: joins the group, checks co-partitioning, drives the
+//! consumer's main queue on a thread of its own, and shuts down in order (tasks flush and
+//! commit, then the member leaves the group).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::budget::MemoryBudget;
+use crate::commit::{KafkaCommitter, OffsetCommitter, Offsets};
+use crate::config::RuntimeConfig;
+use crate::error::{Result, RuntimeError};
+use crate::group::{GroupConsumer, GroupContext};
+use crate::metrics::RuntimeMetrics;
+use crate::processor::ProcessorFactory;
+use crate::record::SourceRecord;
+use crate::task::{StopReason, TaskContext};
+use futures::future::BoxFuture;
+
+/// How a run ends.
+#[derive(Clone)]
+pub struct RunControl {
+    /// Cancelled on SIGTERM/SIGINT (or by a test): flush, commit, leave.
+    pub shutdown: CancellationToken,
+    /// When true, the run ends once every assigned partition has reached its end.
+    pub exit_at_end: watch::Receiver<bool>,
+}
+
+/// Properties lakestream owns: offsets are stored by the flush protocol only, and the range
+/// assignor keeps partition p of every topic on one member.
+fn consumer_config(kafka: &ClientConfig) -> Result<ClientConfig> {
+    let mut config = kafka.clone();
+    if let Some(strategy) = config.get("partition.assignment.strategy") {
+        if strategy != "range" {
+            return Err(RuntimeError::Config(format!(
+                "partition.assignment.strategy={strategy} is not supported: lakestream needs `range` so that partition p of every topic lands on the same instance"
+            )));
+        }
+    }
+    for (key, value) in [
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("enable.partition.eof", "true"),
+        ("partition.assignment.strategy", "range"),
+    ] {
+        config.set(key, value);
+    }
+    if config.get("auto.offset.reset").is_none() {
+        config.set("auto.offset.reset", "earliest");
+    }
+    Ok(config)
+}
+
+/// Fails unless every topic exists and all have the same partition count.
+pub fn check_co_partitioned<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<i32> {
+    let mut counts = Vec::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|source| RuntimeError::Kafka {
+                context: format!("metadata of `{topic}`"),
+                source,
+            })?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        let count = match found {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                t.partitions().len() as i32
+            }
+            Some(t) => {
+                return Err(RuntimeError::MissingTopic {
+                    topic: topic.clone(),
+                    detail: format!("broker says {:?}", t.error()),
+                })
+            }
+            None => {
+                return Err(RuntimeError::MissingTopic {
+                    topic: topic.clone(),
+                    detail: "not in metadata".into(),
+                })
+            }
+        };
+        counts.push((topic.clone(), count));
+    }
+    let first = counts.first().map(|(_, c)| *c).unwrap_or(0);
+    if counts.iter().any(|(_, c)| *c != first) {
+        let detail = counts
+            .iter()
+            .map(|(t, c)| format!("{t}: {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(RuntimeError::NotCoPartitioned { detail });
+    }
+    Ok(first)
+}
+
+/// Runs the consumer group until `control` says stop.
+pub async fn run<F: ProcessorFactory>(
+    kafka: &ClientConfig,
+    store: Arc<dyn ObjectStore>,
+    config: RuntimeConfig,
+    factory: F,
+    metrics: RuntimeMetrics,
+    control: RunControl,
+) -> Result<()> {
+    let config = Arc::new(config);
+    let consumer_cfg = consumer_config(kafka)?;
+    let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
+    // The committer needs the consumer and the consumer's context needs the committer:
+    // the slot is filled right after the consumer exists.
+    let committer_slot = Arc::new(std::sync::OnceLock::new());
+    let task_ctx = Arc::new(TaskContext {
+        store,
+        config: config.clone(),
+        metrics,
+        budget,
+        committer: Arc::new(LateCommitter(committer_slot.clone())),
+        clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+    });
+    let context = GroupContext::new(tokio::runtime::Handle::current(), factory, task_ctx);
+    let consumer: Arc<GroupConsumer<F>> = Arc::new(
+        GroupConsumer::from_config_and_context(&consumer_cfg, context).map_err(|source| {
+            RuntimeError::Kafka {
+                context: "creating the consumer".into(),
+                source,
+            }
+        })?,
+    );
+    let _ = committer_slot.set(Arc::new(KafkaCommitter::new(
+        &consumer,
+        config.commit_timeout,
+    )));
+    consumer.context().attach(&consumer);
+
+    let partitions = {
+        let (consumer, topics) = (consumer.clone(), config.topics.clone());
+        tokio::task::spawn_blocking(move || {
+            check_co_partitioned(consumer.as_ref(), &topics, Duration::from_secs(15))
+        })
+        .await
+        .expect("metadata thread")?
+    };
+    info!(topics = ?config.topics, partitions, "topics are co-partitioned; joining the group");
+    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|source| RuntimeError::Kafka {
+            context: "subscribe".into(),
+            source,
+        })?;
+
+    let driver_stop = CancellationToken::new();
+    let driver = spawn_driver(consumer.clone(), driver_stop.clone());
+    wait_for_stop(&consumer, control).await;
+
+    info!("stopping: flushing open windows and committing");
+    let ctx_consumer = consumer.clone();
+    tokio::task::spawn_blocking(move || {
+        ctx_consumer
+            .context()
+            .stop_tasks(None, StopReason::Shutdown)
+    })
+    .await
+    .expect("stop thread");
+    consumer.unsubscribe();
+    driver_stop.cancel();
+    let _ = tokio::task::spawn_blocking(move || driver.join()).await;
+    // Leaving the group (rd_kafka_consumer_close) blocks; keep it off the async workers.
+    tokio::task::spawn_blocking(move || drop(consumer))
+        .await
+        .expect("close thread");
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop<F: ProcessorFactory>(
+    consumer: &Arc<GroupConsumer<F>>,
+    mut control: RunControl,
+) {
+    let mut poll = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = control.shutdown.cancelled() => return,
+            _ = poll.tick() => {
+                if *control.exit_at_end.borrow_and_update() && consumer.context().all_at_end() {
+                    info!(tasks = consumer.context().task_count(), "every assigned partition is at its end");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Polls the main queue on a dedicated thread: it serves rebalance callbacks (which block
+/// while revoked tasks flush) and catches records delivered before a split took effect.
+fn spawn_driver<F: ProcessorFactory>(
+    consumer: Arc<GroupConsumer<F>>,
+    stop: CancellationToken,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("lakestream-group".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("driver runtime");
+            rt.block_on(async {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        received = consumer.recv() => match received {
+                            Ok(msg) => {
+                                let context = consumer.context();
+                                if let Some(topic) = context.topic_of(msg.topic()) {
+                                    context.route_stray(SourceRecord::from_message(topic, &msg));
+                                }
+                            }
+                            Err(KafkaError::PartitionEOF(_)) => {}
+                            Err(error) => warn!(%error, "consumer error"),
+                        },
+                    }
+                }
+            });
+        })
+        .expect("spawn driver thread")
+}
+
+/// Committer whose consumer is known only after the consumer (which owns the tasks'
+/// context) has been built.
+struct LateCommitter(Arc<std::sync::OnceLock<Arc<dyn OffsetCommitter>>>);
+
+impl OffsetCommitter for LateCommitter {
+    fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {
+        match self.0.get() {
+            Some(inner) => inner.commit(offsets),
+            None => Box::pin(async {
+                Err(RuntimeError::Config(
+                    "commit before the consumer exists".into(),
+                ))
+            }),
+        }
+    }
+}

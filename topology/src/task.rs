@@ -1,0 +1,295 @@
+//! The partition task: owns partition `p` of every subscribed topic, its windows, its
+//! manifest and its processor. One `select!` loop: control messages first (revoke and
+//! shutdown must not wait behind a backlog), then records, then the wall-clock tick.
+//!
+//! Record path: source -> [`Processor::process`] -> replay filter (manifest) -> window ->
+//! flush (see `flush.rs`) -> manifest -> Kafka commit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{BoxStream, StreamExt};
+use object_store::ObjectStore;
+use prometheus::IntCounter;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::budget::MemoryBudget;
+use crate::commit::OffsetCommitter;
+use crate::config::RuntimeConfig;
+use crate::manifest::Manifest;
+use crate::metrics::RuntimeMetrics;
+use crate::processor::{Dataset, Processor};
+use crate::record::SourceRecord;
+use crate::source::SourceEvent;
+use crate::window::{hour_start, Windows, HOUR_MS};
+
+/// Records between two budget checks: often enough to react within a fraction of the
+/// budget, rare enough that the shared lock does not show up on the hot path.
+const BUDGET_CHECK_EVERY: usize = 256;
+
+/// Everything tasks of one process share.
+pub struct TaskContext {
+    pub store: Arc<dyn ObjectStore>,
+    pub config: Arc<RuntimeConfig>,
+    pub metrics: RuntimeMetrics,
+    pub budget: Arc<MemoryBudget>,
+    pub committer: Arc<dyn OffsetCommitter>,
+    /// Wall clock in epoch milliseconds; injected so tests can move time.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Revoke,
+    Shutdown,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Revoke => "revoke",
+            StopReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+pub enum Control {
+    /// Flush everything, commit, acknowledge on `done`, and end the task.
+    Stop {
+        reason: StopReason,
+        done: std::sync::mpsc::Sender<()>,
+    },
+    /// A record that librdkafka delivered on the main queue before the split took effect.
+    Stray(SourceRecord),
+}
+
+pub struct PartitionTask<P: Processor> {
+    pub(crate) partition: i32,
+    pub(crate) ctx: Arc<TaskContext>,
+    pub(crate) processor: P,
+    pub(crate) datasets: Arc<Vec<Dataset>>,
+    pub(crate) windows: Windows<P::Row>,
+    pub(crate) manifest: Manifest,
+    /// Topics owned by this task, by global topic index; `None` for topics it does not own.
+    pub(crate) topic_names: Vec<Option<String>>,
+    pub(crate) next_offset: Vec<Option<i64>>,
+    pub(crate) replay_horizon: Vec<i64>,
+    pub(crate) committed: Vec<Option<i64>>,
+    pub(crate) last_record: Instant,
+    pub(crate) last_flush: Instant,
+    /// Per global topic index: at the end of the partition (topics not owned count as done).
+    at_end: Vec<bool>,
+    end_tx: watch::Sender<bool>,
+    records_since_budget_check: usize,
+    consumed: Vec<IntCounter>,
+    replayed: Vec<IntCounter>,
+    late: Vec<IntCounter>,
+}
+
+impl<P: Processor> PartitionTask<P> {
+    pub fn new(
+        partition: i32,
+        ctx: Arc<TaskContext>,
+        processor: P,
+        owned_topics: &[(String, usize)],
+        end_tx: watch::Sender<bool>,
+    ) -> Self {
+        let all = &ctx.config.topics;
+        let mut topic_names = vec![None; all.len()];
+        for (name, index) in owned_topics {
+            topic_names[*index] = Some(name.clone());
+        }
+        let datasets = processor.datasets();
+        let counter = |vec: &prometheus::IntCounterVec| -> Vec<IntCounter> {
+            all.iter().map(|t| vec.with_label_values(&[t])).collect()
+        };
+        let m = &ctx.metrics;
+        PartitionTask {
+            partition,
+            windows: Windows::new(
+                ctx.config.grace.as_millis() as i64,
+                datasets.len(),
+                all.len(),
+            ),
+            manifest: Manifest::new(partition),
+            next_offset: vec![None; all.len()],
+            replay_horizon: vec![0; all.len()],
+            committed: vec![None; all.len()],
+            last_record: Instant::now(),
+            last_flush: Instant::now(),
+            at_end: (0..all.len())
+                .map(|t| !owned_topics.iter().any(|(_, i)| *i == t))
+                .collect(),
+            records_since_budget_check: 0,
+            consumed: counter(&m.records_consumed),
+            replayed: counter(&m.records_replayed_durable),
+            late: counter(&m.late_records),
+            end_tx,
+            topic_names,
+            datasets,
+            processor,
+            ctx,
+        }
+    }
+
+    #[tracing::instrument(name = "partition_task", skip_all, fields(partition = self.partition))]
+    pub async fn run(
+        mut self,
+        mut source: BoxStream<'static, SourceEvent>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        self.recover().await;
+        let mut tick = tokio::time::interval(self.ctx.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                ctl = control.recv() => match ctl {
+                    Some(Control::Stop { reason, done }) => {
+                        drop(source);
+                        self.stop(reason).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(Control::Stray(record)) => self.on_record(record).await,
+                    None => return,
+                },
+                event = source.next() => match event {
+                    Some(SourceEvent::Record(record)) => self.on_record(record).await,
+                    Some(SourceEvent::EndOfPartition(topic)) => self.on_end(topic),
+                    Some(SourceEvent::Error(error)) => warn!(%error, "consumer error on partition queue"),
+                    None => return,
+                },
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+    }
+
+    async fn on_record(&mut self, record: SourceRecord) {
+        let t = record.topic;
+        self.consumed[t].inc();
+        self.records_since_budget_check += 1;
+        if self.records_since_budget_check >= BUDGET_CHECK_EVERY {
+            self.records_since_budget_check = 0;
+            self.enforce_budget().await;
+        }
+        self.last_record = Instant::now();
+        if self.at_end[t] {
+            self.at_end[t] = false;
+            self.end_tx.send_replace(false);
+        }
+        let routed = self.processor.process(&record);
+        let before = self.windows.max_event_ms();
+        if routed.advances_watermark {
+            self.windows.observe(routed.event_time_ms);
+        }
+        self.next_offset[t] =
+            Some(self.next_offset[t].map_or(record.offset + 1, |n| n.max(record.offset + 1)));
+        let hour = hour_start(routed.event_time_ms);
+        if record.offset < self.replay_horizon[t] {
+            let topic = self.topic_names[t].as_deref().unwrap_or_default();
+            if self.manifest.is_durable(topic, hour, record.offset) {
+                self.replayed[t].inc();
+                return;
+            }
+        }
+        if self
+            .windows
+            .watermark_ms()
+            .is_some_and(|w| hour + HOUR_MS <= w)
+        {
+            self.late[t].inc();
+        }
+        for (dataset, row) in routed.rows {
+            let bytes = P::row_bytes(&row);
+            self.windows
+                .add(hour, t, record.offset, dataset, row, bytes);
+        }
+        if self.windows.max_event_ms() != before && self.windows.regular_close_due() {
+            let hours = self.windows.due_hours();
+            self.flush_until_done(hours, "watermark").await;
+        }
+    }
+
+    fn on_end(&mut self, topic: usize) {
+        self.at_end[topic] = true;
+        if self.at_end.iter().all(|e| *e) {
+            self.end_tx.send_replace(true);
+        }
+    }
+
+    /// Reports this task's buffered bytes and, if the process is over its budget and this
+    /// task holds the largest window, writes that window early. Returns whether it did.
+    async fn enforce_budget(&mut self) -> bool {
+        let largest = self.windows.largest();
+        self.ctx.budget.report(
+            self.partition,
+            self.windows.bytes(),
+            largest.map_or(0, |(_, b)| b),
+        );
+        match largest {
+            Some((hour, bytes)) if self.ctx.budget.should_spill(self.partition) => {
+                info!(
+                    hour,
+                    bytes, "memory budget exceeded: writing the largest window early"
+                );
+                self.flush_until_done(vec![hour], "memory").await;
+                let largest = self.windows.largest().map_or(0, |(_, b)| b);
+                self.ctx
+                    .budget
+                    .report(self.partition, self.windows.bytes(), largest);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let cfg = self.ctx.config.clone();
+        self.ctx
+            .metrics
+            .open_windows
+            .with_label_values(&[&self.partition.to_string()])
+            .set(self.windows.len() as i64);
+        if self.enforce_budget().await {
+            return;
+        }
+        let quiet = self.last_record.elapsed() >= cfg.idle_timeout;
+        let mut hours = Vec::new();
+        if quiet {
+            hours = self
+                .windows
+                .idle_hours((self.ctx.clock)(), cfg.idle_timeout.as_millis() as i64);
+        }
+        if quiet || self.last_flush.elapsed() >= cfg.idle_timeout {
+            hours.extend(self.windows.due_hours());
+        }
+        hours.sort_unstable();
+        hours.dedup();
+        if !hours.is_empty() {
+            self.flush_until_done(hours, if quiet { "idle" } else { "late" })
+                .await;
+        } else if self.windows.is_empty() && self.offsets_advanced() {
+            // Replayed records that were already durable move the offsets without opening a
+            // window; record that progress too.
+            self.flush_until_done(Vec::new(), "progress").await;
+        }
+    }
+
+    async fn stop(&mut self, reason: StopReason) {
+        let hours = self.windows.all_hours();
+        info!(
+            reason = reason.as_str(),
+            windows = hours.len(),
+            "stopping partition task"
+        );
+        self.flush_until_done(hours, reason.as_str()).await;
+        self.ctx.budget.forget(self.partition);
+        self.ctx
+            .metrics
+            .open_windows
+            .with_label_values(&[&self.partition.to_string()])
+            .set(0);
+    }
+}

@@ -1,0 +1,267 @@
+//! Event-time hourly windows of one partition task and the watermark that closes them.
+//!
+//! A record's rows go to the window of its event hour. The watermark is the largest event
+//! time seen minus the grace period; a window is *due* once the watermark passes its end.
+//! A window opened for an hour that is already due holds late records: it is still written
+//! (as a new file of its day), riding along with the next flush instead of forcing one.
+
+use std::collections::BTreeMap;
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Start of the UTC hour containing `ts_ms`.
+pub fn hour_start(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Rows of one dataset buffered in one window, with the source offsets they came from.
+#[derive(Debug)]
+pub struct Buffer<R> {
+    pub rows: Vec<R>,
+    pub topic: usize,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// One open event-time hour.
+#[derive(Debug)]
+pub struct Window<R> {
+    pub hour_ms: i64,
+    /// Indexed by dataset; `None` until the first row of that dataset arrives.
+    pub buffers: Vec<Option<Buffer<R>>>,
+    pub bytes: usize,
+    pub rows: usize,
+    /// Lowest buffered offset per topic: the commit may not pass it.
+    pub min_offset: Vec<Option<i64>>,
+    /// Opened after its hour was already due.
+    pub late: bool,
+}
+
+impl<R> Window<R> {
+    fn new(hour_ms: i64, datasets: usize, topics: usize, late: bool) -> Self {
+        Window {
+            hour_ms,
+            buffers: (0..datasets).map(|_| None).collect(),
+            bytes: 0,
+            rows: 0,
+            min_offset: vec![None; topics],
+            late,
+        }
+    }
+
+    pub fn end_ms(&self) -> i64 {
+        self.hour_ms + HOUR_MS
+    }
+}
+
+/// All open windows of one task, ordered by hour.
+#[derive(Debug)]
+pub struct Windows<R> {
+    open: BTreeMap<i64, Window<R>>,
+    max_event_ms: Option<i64>,
+    grace_ms: i64,
+    datasets: usize,
+    topics: usize,
+    bytes: usize,
+}
+
+impl<R> Windows<R> {
+    pub fn new(grace_ms: i64, datasets: usize, topics: usize) -> Self {
+        Windows {
+            open: BTreeMap::new(),
+            max_event_ms: None,
+            grace_ms,
+            datasets,
+            topics,
+            bytes: 0,
+        }
+    }
+
+    /// Restores the event-time high mark recorded at the last durable flush, so a restarted
+    /// task closes windows where its predecessor would have.
+    pub fn restore_max_event(&mut self, max_event_ms: Option<i64>) {
+        self.max_event_ms = self.max_event_ms.max(max_event_ms);
+    }
+
+    pub fn max_event_ms(&self) -> Option<i64> {
+        self.max_event_ms
+    }
+
+    pub fn observe(&mut self, event_time_ms: i64) {
+        self.max_event_ms = Some(
+            self.max_event_ms
+                .map_or(event_time_ms, |m| m.max(event_time_ms)),
+        );
+    }
+
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.max_event_ms.map(|m| m - self.grace_ms)
+    }
+
+    fn is_due(&self, hour_ms: i64) -> bool {
+        self.watermark_ms().is_some_and(|w| hour_ms + HOUR_MS <= w)
+    }
+
+    /// Buffers one row. `bytes` is the row's estimated footprint.
+    pub fn add(
+        &mut self,
+        hour_ms: i64,
+        topic: usize,
+        offset: i64,
+        dataset: usize,
+        row: R,
+        bytes: usize,
+    ) {
+        let late = self.is_due(hour_ms);
+        let (datasets, topics) = (self.datasets, self.topics);
+        let window = self
+            .open
+            .entry(hour_ms)
+            .or_insert_with(|| Window::new(hour_ms, datasets, topics, late));
+        let buffer = window.buffers[dataset].get_or_insert_with(|| Buffer {
+            rows: Vec::new(),
+            topic,
+            first_offset: offset,
+            last_offset: offset,
+        });
+        buffer.rows.push(row);
+        buffer.first_offset = buffer.first_offset.min(offset);
+        buffer.last_offset = buffer.last_offset.max(offset);
+        let min = &mut window.min_offset[topic];
+        *min = Some(min.map_or(offset, |m| m.min(offset)));
+        window.bytes += bytes;
+        window.rows += 1;
+        self.bytes += bytes;
+    }
+
+    /// True when a window that was opened on time has become due: the signal to flush.
+    pub fn regular_close_due(&self) -> bool {
+        self.open
+            .values()
+            .any(|w| !w.late && self.is_due(w.hour_ms))
+    }
+
+    /// Hours whose windows are due (on-time and late ones).
+    pub fn due_hours(&self) -> Vec<i64> {
+        self.open
+            .keys()
+            .copied()
+            .filter(|h| self.is_due(*h))
+            .collect()
+    }
+
+    /// Hours a quiet partition may close by wall clock: window end + grace + idle timeout
+    /// has passed.
+    pub fn idle_hours(&self, wall_now_ms: i64, idle_ms: i64) -> Vec<i64> {
+        self.open
+            .keys()
+            .copied()
+            .filter(|h| h + HOUR_MS + self.grace_ms + idle_ms <= wall_now_ms)
+            .collect()
+    }
+
+    pub fn all_hours(&self) -> Vec<i64> {
+        self.open.keys().copied().collect()
+    }
+
+    pub fn get(&self, hour_ms: i64) -> Option<&Window<R>> {
+        self.open.get(&hour_ms)
+    }
+
+    pub fn remove(&mut self, hour_ms: i64) -> Option<Window<R>> {
+        let window = self.open.remove(&hour_ms)?;
+        self.bytes -= window.bytes;
+        Some(window)
+    }
+
+    /// The window holding the most bytes, the one written early under memory pressure.
+    pub fn largest(&self) -> Option<(i64, usize)> {
+        self.open
+            .values()
+            .map(|w| (w.hour_ms, w.bytes))
+            .max_by_key(|(_, b)| *b)
+    }
+
+    pub fn min_offset(&self, topic: usize) -> Option<i64> {
+        self.open.values().filter_map(|w| w.min_offset[topic]).min()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: i64 = 10 * 60_000;
+
+    fn at(hour: i64, minute: i64) -> i64 {
+        hour * HOUR_MS + minute * 60_000
+    }
+
+    #[test]
+    fn hour_start_handles_pre_epoch_times() {
+        assert_eq!(hour_start(at(5, 59)), at(5, 0));
+        assert_eq!(hour_start(-1), -HOUR_MS);
+    }
+
+    #[test]
+    fn window_is_due_only_after_end_plus_grace() {
+        let mut w: Windows<u32> = Windows::new(GRACE, 1, 1);
+        w.observe(at(10, 5));
+        w.add(at(10, 0), 0, 1, 0, 1, 10);
+        w.observe(at(11, 9));
+        assert!(
+            !w.regular_close_due(),
+            "11:09 - 10 min grace is before 11:00"
+        );
+        w.observe(at(11, 10));
+        assert!(w.regular_close_due());
+        assert_eq!(w.due_hours(), vec![at(10, 0)]);
+    }
+
+    #[test]
+    fn late_rows_open_a_late_window_that_does_not_force_a_flush() {
+        let mut w: Windows<u32> = Windows::new(GRACE, 1, 1);
+        w.observe(at(12, 30));
+        w.add(at(9, 0), 0, 7, 0, 1, 10);
+        assert!(w.get(at(9, 0)).unwrap().late);
+        assert!(!w.regular_close_due());
+        assert_eq!(w.due_hours(), vec![at(9, 0)]);
+    }
+
+    #[test]
+    fn tracks_offsets_bytes_and_largest() {
+        let mut w: Windows<u32> = Windows::new(GRACE, 2, 2);
+        w.add(at(1, 0), 0, 5, 0, 1, 100);
+        w.add(at(1, 0), 0, 3, 1, 1, 100);
+        w.add(at(2, 0), 1, 9, 0, 1, 50);
+        assert_eq!(w.min_offset(0), Some(3));
+        assert_eq!(w.min_offset(1), Some(9));
+        assert_eq!(w.largest(), Some((at(1, 0), 200)));
+        let b = w.get(at(1, 0)).unwrap().buffers[0].as_ref().unwrap();
+        assert_eq!((b.first_offset, b.last_offset), (5, 5));
+        w.remove(at(1, 0));
+        assert_eq!(w.bytes(), 50);
+        assert_eq!(w.min_offset(0), None);
+    }
+
+    #[test]
+    fn idle_close_waits_for_grace_and_idle_timeout() {
+        let mut w: Windows<u32> = Windows::new(GRACE, 1, 1);
+        w.add(at(3, 0), 0, 1, 0, 1, 1);
+        let idle = 60_000;
+        assert!(w.idle_hours(at(4, 10) + idle - 1, idle).is_empty());
+        assert_eq!(w.idle_hours(at(4, 10) + idle, idle), vec![at(3, 0)]);
+    }
+}
