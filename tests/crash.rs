@@ -30,7 +30,9 @@ impl Fixture {
         let kafka = MockKafka::start(1).unwrap();
         let topics = Topics::new("crash");
         for name in &topics.names {
-            kafka.create_topic(name, 2).unwrap();
+            kafka
+                .create_topic(name, if events == 0 { 1 } else { 2 })
+                .unwrap();
         }
         let generator = Generator::new(GeneratorConfig {
             seed,
@@ -214,6 +216,45 @@ fn kill_9_at_random_moments_while_records_stream_in() {
         assert_eq!(status.signal(), Some(9));
     }
     producer.join().unwrap();
+    fixture.run_clean_to_end();
+    fixture.assert_exactly_once();
+}
+
+/// A wall-clock (idle) flush is not a function of the records: after the crash, replay sees
+/// more records of the same hour and closes the window elsewhere. Only the manifest's
+/// write-ahead list keeps the crashed flush's file from staying beside the new one.
+#[test]
+fn crash_during_an_idle_flush_then_more_records_of_the_same_hour() {
+    let mut fixture = Fixture::new(0, 1);
+    let hour = common::events::FRI_1015;
+    let batch = |from: usize| -> Vec<(String, String, Vec<u8>, Kind)> {
+        (from..from + 5)
+            .map(|i| {
+                let (role, key, value) =
+                    common::events::attempt(&format!("idle-{i}"), hour + i as i64 * 1000);
+                (role, key, value, Kind::Valid)
+            })
+            .collect()
+    };
+    fixture.produced = batch(0);
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(0..5),
+    );
+    let mut child = fixture.spawn(Some("after-file-write:1"), false);
+    let status = Fixture::wait(&mut child, Duration::from_secs(60));
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigabrt()),
+        "the idle flush did not reach the failpoint: {status:?}"
+    );
+    fixture.produced.extend(batch(5));
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(5..10),
+    );
     fixture.run_clean_to_end();
     fixture.assert_exactly_once();
 }

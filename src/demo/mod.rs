@@ -34,7 +34,7 @@ pub struct DemoOptions {
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
     /// Simulated learners.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 120)]
     pub users: usize,
     /// Days of event time the events span (a week shows weekday and weekend traffic).
     #[arg(long, default_value_t = 7)]
