@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Topics;
-use lakestream::demo::generator::{Generator, GeneratorConfig, Kind};
+use lakestream::demo::generator::Kind;
 use lakestream_topology::mock::MockKafka;
 use rand::{Rng, SeedableRng};
 
@@ -22,29 +22,13 @@ struct Fixture {
     topics: Topics,
     lake: tempfile::TempDir,
     group: String,
-    produced: Vec<(String, String, Vec<u8>, Kind)>,
+    produced: common::Produced,
 }
 
 impl Fixture {
     fn new(events: usize, seed: u64) -> Fixture {
-        let kafka = MockKafka::start(1).unwrap();
-        let topics = Topics::new("crash");
-        for name in &topics.names {
-            kafka
-                .create_topic(name, if events == 0 { 1 } else { 2 })
-                .unwrap();
-        }
-        let generator = Generator::new(GeneratorConfig {
-            seed,
-            users: 20,
-            days: 2,
-            duplicate_ratio: 0.0,
-            ..Default::default()
-        });
-        let produced = generator
-            .take(events)
-            .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
-            .collect();
+        let (kafka, topics) = common::mock_with_topics("crash", if events == 0 { 1 } else { 2 });
+        let produced = common::generate(seed, 20, 2, events);
         Fixture {
             kafka,
             topics,
@@ -55,10 +39,7 @@ impl Fixture {
     }
 
     fn records(&self, range: std::ops::Range<usize>) -> Vec<(String, String, Vec<u8>)> {
-        self.produced[range]
-            .iter()
-            .map(|(r, k, v, _)| (r.clone(), k.clone(), v.clone()))
-            .collect()
+        common::records_of(&self.produced[range])
     }
 
     fn spawn(&self, failpoint: Option<&str>, exit_at_end: bool) -> Child {

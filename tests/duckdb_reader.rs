@@ -5,10 +5,6 @@ mod common;
 
 use std::process::Command;
 
-use common::events;
-use common::Topics;
-use lakestream_topology::mock::MockKafka;
-
 const SCRIPT: &str = r#"
 import json, sys
 import duckdb
@@ -58,21 +54,8 @@ fn assert_prefix(found: &[(String, String)], expected: &[(&str, &str)], dataset:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_reads_the_seed_schemas() {
-    let kafka = MockKafka::start(1).unwrap();
-    let topics = Topics::new("duck");
-    for name in &topics.names {
-        kafka.create_topic(name, 2).unwrap();
-    }
-    let lake = tempfile::tempdir().unwrap();
-    let cases = events::cases();
-    common::produce(kafka.bootstrap_servers(), &topics, &events::records(&cases));
-    let env = common::env(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
-        &common::unique("g"),
-    );
-    common::run_to_end(common::settings(&env)).await;
+    let (kafka, topics) = common::mock_with_topics("duck", 2);
+    let (lake, _cases) = common::land_contract_cases(kafka.bootstrap_servers(), &topics).await;
 
     let python = std::env::var("LAKESTREAM_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)

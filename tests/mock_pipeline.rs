@@ -11,35 +11,17 @@ use common::lake::rows;
 use common::Topics;
 use lakestream_topology::mock::MockKafka;
 
-fn mock_with_topics(partitions: i32) -> (MockKafka, Topics) {
-    let kafka = MockKafka::start(1).unwrap();
-    let topics = Topics::new("mock");
-    for name in &topics.names {
-        kafka.create_topic(name, partitions).unwrap();
-    }
-    (kafka, topics)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_events_land_row_by_row() {
-    let (kafka, topics) = mock_with_topics(2);
-    let lake = tempfile::tempdir().unwrap();
-    let cases = events::cases();
-    common::produce(kafka.bootstrap_servers(), &topics, &events::records(&cases));
-    let env = common::env(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
-        &common::unique("g"),
-    );
-    common::run_to_end(common::settings(&env)).await;
+    let (kafka, topics) = common::mock_with_topics("mock", 2);
+    let (lake, cases) = common::land_contract_cases(kafka.bootstrap_servers(), &topics).await;
 
     common::checks::assert_contract_lake(lake.path(), &topics, &cases);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_adds_nothing_and_new_records_land_once() {
-    let (kafka, topics) = mock_with_topics(3);
+    let (kafka, topics) = common::mock_with_topics("mock", 3);
     let lake = tempfile::tempdir().unwrap();
     let cases = events::cases();
     let group = common::unique("g");
@@ -65,16 +47,7 @@ async fn a_restart_adds_nothing_and_new_records_land_once() {
     common::run_to_end(common::settings(&env)).await;
     let raw_after = rows(lake.path(), "raw");
     assert_eq!(raw_after.len(), cases.len() + 4);
-    let keys: HashSet<_> = raw_after
-        .iter()
-        .map(|r| {
-            (
-                r.str("topic").to_string(),
-                r.i64("partition"),
-                r.i64("offset"),
-            )
-        })
-        .collect();
+    let keys = common::lake::record_keys(&raw_after);
     assert_eq!(keys.len(), raw_after.len(), "no record twice");
 }
 
@@ -86,14 +59,11 @@ async fn topics_with_different_partition_counts_are_a_startup_error() {
     kafka.create_topic(&topics.names[1], 3).unwrap();
     kafka.create_topic(&topics.names[2], 2).unwrap();
     let lake = tempfile::tempdir().unwrap();
-    let env = common::env(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
-        &common::unique("g"),
-    );
     let (_tx, exit) = tokio::sync::watch::channel(true);
-    let (_stop, handle) = common::start(common::settings(&env), exit);
+    let (_stop, handle) = common::start(
+        common::fresh_settings(kafka.bootstrap_servers(), &topics, lake.path()),
+        exit,
+    );
     let err = tokio::time::timeout(std::time::Duration::from_secs(60), handle)
         .await
         .unwrap()
@@ -110,7 +80,7 @@ const MINUTE: i64 = 60_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_events_get_a_file_of_their_own_in_their_day() {
-    let (kafka, topics) = mock_with_topics(1);
+    let (kafka, topics) = common::mock_with_topics("mock", 1);
     let lake = tempfile::tempdir().unwrap();
     let ten = events::FRI_1015 - 15 * MINUTE - 30_123; // 10:00:00 Friday
     let records = vec![
@@ -119,13 +89,12 @@ async fn late_events_get_a_file_of_their_own_in_their_day() {
         events::attempt("x3", ten + 20 * MINUTE),  // late for the closed 10:00 window
     ];
     common::produce(kafka.bootstrap_servers(), &topics, &records);
-    let env = common::env(
+    common::run_to_end(common::fresh_settings(
         kafka.bootstrap_servers(),
         &topics,
         lake.path(),
-        &common::unique("g"),
-    );
-    common::run_to_end(common::settings(&env)).await;
+    ))
+    .await;
 
     let attempts = rows(lake.path(), "processed/user_attempts");
     let ids: Vec<&str> = attempts.iter().map(|r| r.str("event_id")).collect();
@@ -147,21 +116,18 @@ async fn late_events_get_a_file_of_their_own_in_their_day() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_partition_publishes_by_wall_clock() {
-    let (kafka, topics) = mock_with_topics(1);
+    let (kafka, topics) = common::mock_with_topics("mock", 1);
     let lake = tempfile::tempdir().unwrap();
     common::produce(
         kafka.bootstrap_servers(),
         &topics,
         &[events::attempt("q1", events::FRI_1015)],
     );
-    let env = common::env(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
-        &common::unique("g"),
-    );
     let (_exit_tx, exit) = tokio::sync::watch::channel(false);
-    let (stop, handle) = common::start(common::settings(&env), exit);
+    let (stop, handle) = common::start(
+        common::fresh_settings(kafka.bootstrap_servers(), &topics, lake.path()),
+        exit,
+    );
     let root = lake.path().to_path_buf();
     common::eventually(
         std::time::Duration::from_secs(30),
@@ -183,25 +149,14 @@ async fn a_quiet_partition_publishes_by_wall_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_budget_writes_the_largest_window_early() {
-    use lakestream::demo::generator::{Generator, GeneratorConfig};
-    let (kafka, topics) = mock_with_topics(2);
+    let (kafka, topics) = common::mock_with_topics("mock", 2);
     let lake = tempfile::tempdir().unwrap();
-    let generator = Generator::new(GeneratorConfig {
-        seed: 5,
-        users: 20,
-        days: 1,
-        duplicate_ratio: 0.0,
-        ..Default::default()
-    });
-    let produced: Vec<_> = generator
-        .take(5000)
-        .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
-        .collect();
-    let records: Vec<_> = produced
-        .iter()
-        .map(|(r, k, v, _)| (r.clone(), k.clone(), v.clone()))
-        .collect();
-    common::produce(kafka.bootstrap_servers(), &topics, &records);
+    let produced = common::generate(5, 20, 1, 5000);
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &common::records_of(&produced),
+    );
     let mut env = common::env(
         kafka.bootstrap_servers(),
         &topics,

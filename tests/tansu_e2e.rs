@@ -6,10 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::events;
 use common::tansu::Tansu;
 use common::Topics;
-use lakestream::demo::generator::{Generator, GeneratorConfig};
 use tokio::sync::watch;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,16 +15,7 @@ async fn contract_events_land_row_by_row_on_a_real_broker() {
     let broker = Tansu::start();
     let topics = Topics::new("tansu");
     broker.create_topics(&topics.names, 3).await;
-    let lake = tempfile::tempdir().unwrap();
-    let cases = events::cases();
-    common::produce(&broker.bootstrap, &topics, &events::records(&cases));
-    let env = common::env(
-        &broker.bootstrap,
-        &topics,
-        lake.path(),
-        &common::unique("g"),
-    );
-    common::run_to_end(common::settings(&env)).await;
+    let (lake, cases) = common::land_contract_cases(&broker.bootstrap, &topics).await;
     common::checks::assert_contract_lake(lake.path(), &topics, &cases);
 }
 
@@ -36,28 +25,16 @@ async fn a_second_instance_takes_over_partitions_without_loss_or_duplicates() {
     let topics = Topics::new("handover");
     broker.create_topics(&topics.names, 4).await;
     let lake = tempfile::tempdir().unwrap();
-    let generator = Generator::new(GeneratorConfig {
-        seed: 11,
-        users: 30,
-        days: 2,
-        duplicate_ratio: 0.0,
-        ..Default::default()
-    });
-    let produced: Vec<_> = generator
-        .take(8000)
-        .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
-        .collect();
-    let records: Vec<_> = produced
-        .iter()
-        .map(|(r, k, v, _)| (r.clone(), k.clone(), v.clone()))
-        .collect();
+    let produced = common::generate(11, 30, 2, 8000);
+    let records = common::records_of(&produced);
+
+    // Both instances share one group.
     let env = common::env(
         &broker.bootstrap,
         &topics,
         lake.path(),
         &common::unique("g"),
     );
-
     let (exit_tx, exit_rx) = watch::channel(false);
     let (_stop_a, a) = common::start(common::settings(&env), exit_rx.clone());
     common::produce(&broker.bootstrap, &topics, &records[..4000]);

@@ -77,7 +77,7 @@ impl ProcessorFactory for LearningFactory {
         LearningProcessor {
             topic_names: self.topic_names.clone(),
             datasets: Arc::new(datasets::all()),
-            thresholds: self.thresholds.clone(),
+            thresholds: self.thresholds,
             processed: per_topic(&self.metrics.processed),
             quarantined: per_topic(&self.metrics.quarantined),
             accuracy_mismatches: self.metrics.accuracy_mismatches.clone(),

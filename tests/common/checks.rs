@@ -205,16 +205,7 @@ pub fn assert_exactly_once(root: &Path, produced: &[(String, String, Vec<u8>, Ki
         .iter()
         .flat_map(|role| rows(root, &format!("raw/{role}")))
         .collect();
-    let keys: HashSet<_> = raw
-        .iter()
-        .map(|r| {
-            (
-                r.str("topic").to_string(),
-                r.i64("partition"),
-                r.i64("offset"),
-            )
-        })
-        .collect();
+    let keys = super::lake::record_keys(&raw);
     assert_eq!(keys.len(), raw.len(), "a raw record landed twice");
     assert_eq!(raw.len(), produced.len(), "raw is missing records");
 

@@ -151,3 +151,16 @@ pub fn ymd(ms: i64) -> (i32, u32, u32) {
     let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap();
     (t.year(), t.month(), t.day())
 }
+
+/// `(topic, partition, offset)` of raw rows: the identity of a consumed record.
+pub fn record_keys(rows: &[Row]) -> std::collections::HashSet<(String, i64, i64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.str("topic").to_string(),
+                r.i64("partition"),
+                r.i64("offset"),
+            )
+        })
+        .collect()
+}

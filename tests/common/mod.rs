@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use lakestream::app::{self, RunOptions};
 use lakestream::config::Settings;
+use lakestream::demo::generator::{Generator, GeneratorConfig, Kind};
+use lakestream_topology::mock::MockKafka;
 use lakestream_topology::RunControl;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -172,4 +174,58 @@ pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Produced records with what they are: `(role, key, value, kind)`.
+pub type Produced = Vec<(String, String, Vec<u8>, Kind)>;
+
+/// `n` generated contract events without duplicate deliveries (the accounting checks of
+/// [`checks::assert_exactly_once`] need each valid event to be sent once).
+pub fn generate(seed: u64, users: usize, days: u32, n: usize) -> Produced {
+    let config = GeneratorConfig {
+        seed,
+        users,
+        days,
+        duplicate_ratio: 0.0,
+        ..Default::default()
+    };
+    Generator::new(config)
+        .take(n)
+        .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
+        .collect()
+}
+
+/// The `(role, key, value)` part of produced records, for [`produce`].
+pub fn records_of(produced: &[(String, String, Vec<u8>, Kind)]) -> Vec<(String, String, Vec<u8>)> {
+    produced
+        .iter()
+        .map(|(r, k, v, _)| (r.clone(), k.clone(), v.clone()))
+        .collect()
+}
+
+/// A mock cluster with this test's three topics.
+pub fn mock_with_topics(prefix: &str, partitions: i32) -> (MockKafka, Topics) {
+    let kafka = MockKafka::start(1).unwrap();
+    let topics = Topics::new(prefix);
+    for name in &topics.names {
+        kafka.create_topic(name, partitions).unwrap();
+    }
+    (kafka, topics)
+}
+
+/// Settings of a fresh instance in a group of its own.
+pub fn fresh_settings(bootstrap: &str, topics: &Topics, lake: &Path) -> Settings {
+    settings(&env(bootstrap, topics, lake, &unique("g")))
+}
+
+/// Produces the contract cases, runs one instance to the end, and returns the lake.
+pub async fn land_contract_cases(
+    bootstrap: &str,
+    topics: &Topics,
+) -> (tempfile::TempDir, Vec<events::Case>) {
+    let lake = tempfile::tempdir().unwrap();
+    let cases = events::cases();
+    produce(bootstrap, topics, &events::records(&cases));
+    run_to_end(fresh_settings(bootstrap, topics, lake.path())).await;
+    (lake, cases)
 }

@@ -6,6 +6,7 @@
 //! `runtime.rs`), never on an async worker, so blocking there stalls nothing else.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rdkafka::client::ClientContext;
@@ -35,6 +36,12 @@ pub struct GroupContext<F: ProcessorFactory> {
     task_ctx: Arc<TaskContext>,
     consumer: OnceLock<Weak<GroupConsumer<F>>>,
     tasks: Mutex<HashMap<i32, TaskHandle>>,
+    /// One lease per partition, held by its task for its whole life: a task started by a
+    /// new assignment waits until the previous task of that partition (still flushing after
+    /// a revoke or shutdown) is gone, so two tasks never write one partition's files.
+    leases: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
+    /// Set once shutdown begins: assignments that still arrive start no task.
+    closing: AtomicBool,
 }
 
 impl<F: ProcessorFactory> GroupContext<F> {
@@ -45,6 +52,8 @@ impl<F: ProcessorFactory> GroupContext<F> {
             task_ctx,
             consumer: OnceLock::new(),
             tasks: Mutex::new(HashMap::new()),
+            leases: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -94,8 +103,17 @@ impl<F: ProcessorFactory> GroupContext<F> {
             let processor = self.factory.create(partition);
             let task =
                 PartitionTask::new(partition, self.task_ctx.clone(), processor, &topics, end_tx);
-            let _guard = self.runtime.enter();
-            let join = self.runtime.spawn(task.run(stream, control_rx));
+            let lease = self
+                .leases
+                .lock()
+                .unwrap()
+                .entry(partition)
+                .or_default()
+                .clone();
+            let join = self.runtime.spawn(async move {
+                let _lease = lease.lock_owned().await;
+                task.run(stream, control_rx).await;
+            });
             tasks.insert(
                 partition,
                 TaskHandle {
@@ -110,6 +128,12 @@ impl<F: ProcessorFactory> GroupContext<F> {
             .assigned_partitions
             .set(tasks.len() as i64);
         info!(partitions = ?tasks.keys().collect::<Vec<_>>(), "partition tasks running");
+    }
+
+    /// Stops every task for good: the process is leaving the group.
+    pub fn shut_down(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.stop_tasks(None, StopReason::Shutdown);
     }
 
     /// Stops the tasks of `partitions` (all when `None`), waiting for each to flush and
@@ -144,6 +168,28 @@ impl<F: ProcessorFactory> GroupContext<F> {
             .metrics
             .assigned_partitions
             .set(self.tasks.lock().unwrap().len() as i64);
+    }
+
+    /// Blocks until no task holds the lease of any of `partitions`, up to the revoke
+    /// deadline. Polls: this runs inside librdkafka's callback, where async waits cannot.
+    fn wait_released(&self, partitions: &[i32]) {
+        let deadline = std::time::Instant::now() + self.task_ctx.config.revoke_timeout;
+        let leases: Vec<_> = {
+            let leases = self.leases.lock().unwrap();
+            partitions
+                .iter()
+                .filter_map(|p| leases.get(p).cloned())
+                .collect()
+        };
+        for lease in leases {
+            while lease.try_lock().is_err() {
+                if std::time::Instant::now() > deadline {
+                    warn!("a stopping task still holds its partition at the revoke deadline");
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
     }
 
     /// True when tasks run and every one of them has reached the end of its partitions.
@@ -183,7 +229,11 @@ impl<F: ProcessorFactory> GroupContext<F> {
 impl<F: ProcessorFactory> ClientContext for GroupContext<F> {
     fn error(&self, error: KafkaError, reason: &str) {
         // End-of-partition arrives here too; it is a signal the tasks read from their queues.
-        if matches!(error, KafkaError::PartitionEOF(_)) {
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
             return;
         }
         error!(%error, reason, "librdkafka error");
@@ -203,7 +253,10 @@ impl<F: ProcessorFactory> ConsumerContext for GroupContext<F> {
                 ?partitions,
                 "partitions revoked: flushing and committing before release"
             );
-            self.stop_tasks(Some(partitions), StopReason::Revoke);
+            self.stop_tasks(Some(partitions.clone()), StopReason::Revoke);
+            // A task a shutdown is already stopping is no longer in the map: wait for it
+            // too, or the next owner could start while it still writes.
+            self.wait_released(&partitions);
         }
     }
 

@@ -22,7 +22,7 @@ use crate::group::{GroupConsumer, GroupContext};
 use crate::metrics::RuntimeMetrics;
 use crate::processor::ProcessorFactory;
 use crate::record::SourceRecord;
-use crate::task::{StopReason, TaskContext};
+use crate::task::TaskContext;
 use futures::future::BoxFuture;
 
 /// How a run ends.
@@ -166,13 +166,9 @@ pub async fn run<F: ProcessorFactory>(
 
     info!("stopping: flushing open windows and committing");
     let ctx_consumer = consumer.clone();
-    tokio::task::spawn_blocking(move || {
-        ctx_consumer
-            .context()
-            .stop_tasks(None, StopReason::Shutdown)
-    })
-    .await
-    .expect("stop thread");
+    tokio::task::spawn_blocking(move || ctx_consumer.context().shut_down())
+        .await
+        .expect("stop thread");
     consumer.unsubscribe();
     driver_stop.cancel();
     let _ = tokio::task::spawn_blocking(move || driver.join()).await;
