@@ -239,3 +239,27 @@ fn crash_during_an_idle_flush_then_more_records_of_the_same_hour() {
     fixture.run_clean_to_end();
     fixture.assert_exactly_once();
 }
+
+/// SIGTERM is the graceful path: open windows are flushed and committed, exit code 0, and
+/// the lake is complete without any restart.
+#[test]
+fn sigterm_flushes_open_windows_and_exits_zero() {
+    let fixture = Fixture::new(2000, 3);
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(0..2000),
+    );
+    let mut child = fixture.spawn(None, false);
+    wait_until_assigned(&mut child);
+    // Far more than consuming 2000 records takes; the windows stay open (no exit-at-end).
+    std::thread::sleep(Duration::from_secs(3));
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = Fixture::wait(&mut child, Duration::from_secs(60));
+    assert!(status.success(), "SIGTERM should end in exit 0: {status:?}");
+    fixture.assert_exactly_once();
+}
