@@ -14,8 +14,15 @@ use crate::failpoint;
 /// `(topic, partition, next offset to consume)`.
 pub type Offsets = Vec<(String, i32, i64)>;
 
+/// What a partition task asks of the group's consumer.
 pub trait OffsetCommitter: Send + Sync + 'static {
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>>;
+
+    /// Whether everything fetched of `topic`/`partition` up to the broker's high
+    /// watermark has been delivered; `None` when the consumer cannot tell yet. The
+    /// fallback for end-of-partition events that librdkafka delivered on the main queue
+    /// before the partition's queue was split off (they carry no topic, so cannot be routed).
+    fn at_end(&self, topic: &str, partition: i32) -> Option<bool>;
 }
 
 pub struct KafkaCommitter<C: ConsumerContext + 'static> {
@@ -34,6 +41,10 @@ impl<C: ConsumerContext + 'static> KafkaCommitter<C> {
 }
 
 impl<C: ConsumerContext + 'static> OffsetCommitter for KafkaCommitter<C> {
+    fn at_end(&self, topic: &str, partition: i32) -> Option<bool> {
+        at_end_of(self.consumer.upgrade()?.as_ref(), topic, partition)
+    }
+
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {
         let consumer = self.consumer.upgrade();
         let timeout = self.timeout;
@@ -75,4 +86,49 @@ impl<C: ConsumerContext + 'static> OffsetCommitter for KafkaCommitter<C> {
             }
         })
     }
+}
+
+impl<C: ConsumerContext + 'static> KafkaCommitter<C> {
+    fn position(consumer: &StreamConsumer<C>, topic: &str, partition: i32) -> Option<i64> {
+        let positions = consumer.position().ok()?;
+        let offset = positions.find_partition(topic, partition)?.offset();
+        match offset {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn at_end_of<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<bool> {
+    let high = cached_high_watermark(consumer, topic, partition)?;
+    KafkaCommitter::position(consumer, topic, partition).map(|position| position >= high)
+}
+
+/// The high watermark from the last fetch response, without a network round trip (rust
+/// rdkafka only exposes the querying variant). Fetch responses carry the true end, where
+/// some brokers' ListOffsets answers lag it.
+fn cached_high_watermark<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client handle is valid while `consumer` is borrowed; the out-pointers
+    // point at live locals.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }

@@ -20,6 +20,9 @@ pub struct RuntimeConfig {
     pub revoke_timeout: Duration,
     /// How often a task checks wall-clock conditions (idle close, budget).
     pub tick: Duration,
+    /// Ask librdkafka for end-of-partition events. Always on in lakestream; tests turn it
+    /// off to show that `--exit-at-end` also works from the consumer's positions alone.
+    pub partition_eof_events: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -33,6 +36,7 @@ impl Default for RuntimeConfig {
             commit_timeout: Duration::from_secs(10),
             revoke_timeout: Duration::from_secs(30),
             tick: Duration::from_secs(1),
+            partition_eof_events: true,
         }
     }
 }

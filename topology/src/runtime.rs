@@ -36,7 +36,7 @@ pub struct RunControl {
 
 /// Properties lakestream owns: offsets are stored by the flush protocol only, and the range
 /// assignor keeps partition p of every topic on one member.
-fn consumer_config(kafka: &ClientConfig) -> Result<ClientConfig> {
+fn consumer_config(kafka: &ClientConfig, partition_eof: bool) -> Result<ClientConfig> {
     let mut config = kafka.clone();
     if let Some(strategy) = config.get("partition.assignment.strategy") {
         if strategy != "range" {
@@ -48,7 +48,10 @@ fn consumer_config(kafka: &ClientConfig) -> Result<ClientConfig> {
     for (key, value) in [
         ("enable.auto.commit", "false"),
         ("enable.auto.offset.store", "false"),
-        ("enable.partition.eof", "true"),
+        (
+            "enable.partition.eof",
+            if partition_eof { "true" } else { "false" },
+        ),
         ("partition.assignment.strategy", "range"),
     ] {
         config.set(key, value);
@@ -115,7 +118,7 @@ pub async fn run<F: ProcessorFactory>(
     control: RunControl,
 ) -> Result<()> {
     let config = Arc::new(config);
-    let consumer_cfg = consumer_config(kafka)?;
+    let consumer_cfg = consumer_config(kafka, config.partition_eof_events)?;
     let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
     // The committer needs the consumer and the consumer's context needs the committer:
     // the slot is filled right after the consumer exists.
@@ -237,6 +240,10 @@ fn spawn_driver<F: ProcessorFactory>(
 struct LateCommitter(Arc<std::sync::OnceLock<Arc<dyn OffsetCommitter>>>);
 
 impl OffsetCommitter for LateCommitter {
+    fn at_end(&self, topic: &str, partition: i32) -> Option<bool> {
+        self.0.get()?.at_end(topic, partition)
+    }
+
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {
         match self.0.get() {
             Some(inner) => inner.commit(offsets),

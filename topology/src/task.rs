@@ -28,6 +28,9 @@ use crate::window::{hour_start, Windows, HOUR_MS};
 /// budget, rare enough that the shared lock does not show up on the hot path.
 const BUDGET_CHECK_EVERY: usize = 256;
 
+/// Quiet time before a task asks the consumer whether it is at the end.
+const END_PROBE_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Everything tasks of one process share.
 pub struct TaskContext {
     pub store: Arc<dyn ObjectStore>,
@@ -245,7 +248,25 @@ impl<P: Processor> PartitionTask<P> {
         }
     }
 
+    /// Marks the task at its end when the consumer says every owned partition is fully
+    /// delivered and nothing arrived for a moment (see [`OffsetCommitter::at_end`]).
+    fn probe_end(&mut self) {
+        if *self.end_tx.borrow() || self.last_record.elapsed() < END_PROBE_QUIET {
+            return;
+        }
+        let all = self
+            .topic_names
+            .iter()
+            .flatten()
+            .all(|t| self.ctx.committer.at_end(t, self.partition) == Some(true));
+        if all {
+            self.at_end.iter_mut().for_each(|e| *e = true);
+            self.end_tx.send_replace(true);
+        }
+    }
+
     async fn on_tick(&mut self) {
+        self.probe_end();
         let cfg = self.ctx.config.clone();
         self.ctx
             .metrics
