@@ -3,10 +3,13 @@
 //!
 //! - [`store`]: opening a partition's database and typed key-value stores over its
 //!   column families, written in batches.
+//! - [`snapshot`]: incremental snapshots of a partition's database in the object store
+//!   (only new table files are uploaded) and their restore on any instance.
 //!
-//! Snapshots to the lake, restore on another instance, and the windowed stores that hold
-//! deduplication and daily aggregates build on this (see DESIGN.md).
+//! The windowed stores that hold deduplication and daily aggregates build on these.
 
+pub mod snapshot;
 pub mod store;
 
+pub use snapshot::{SnapshotError, SnapshotManifest, Snapshots, Transfer};
 pub use store::{PartitionDb, StateError};

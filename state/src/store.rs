@@ -29,7 +29,12 @@ pub struct PartitionDb {
 impl PartitionDb {
     /// Opens (creating if needed) `<dir>/partition=<p>` with the named stores.
     pub fn open(dir: &Path, partition: i32, stores: &[&str]) -> Result<Self, StateError> {
-        let path = dir.join(format!("partition={partition:05}"));
+        Self::open_at(&dir.join(format!("partition={partition:05}")), stores)
+    }
+
+    /// Opens the database in `path` itself (e.g. one just restored from a snapshot).
+    pub fn open_at(path: &Path, stores: &[&str]) -> Result<Self, StateError> {
+        let path = path.to_path_buf();
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -55,6 +60,14 @@ impl PartitionDb {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// A consistent copy of the database in `dir` (table files hard-linked, memtables
+    /// flushed first so the copy needs no write-ahead log).
+    pub fn checkpoint(&self, dir: &Path) -> Result<(), StateError> {
+        let checkpoint =
+            rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(|e| self.rocks(e))?;
+        checkpoint.create_checkpoint(dir).map_err(|e| self.rocks(e))
     }
 
     /// Reads a JSON-encoded value.
