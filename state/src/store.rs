@@ -70,19 +70,22 @@ impl PartitionDb {
         checkpoint.create_checkpoint(dir).map_err(|e| self.rocks(e))
     }
 
+    fn family(&self, store: &str) -> Result<&rocksdb::ColumnFamily, StateError> {
+        self.db
+            .cf_handle(store)
+            .ok_or_else(|| StateError::UnknownStore {
+                store: store.into(),
+            })
+    }
+
     /// Reads a JSON-encoded value.
     pub fn get<V: DeserializeOwned>(
         &self,
         store: &str,
         key: &[u8],
     ) -> Result<Option<V>, StateError> {
-        let cf = self
-            .db
-            .cf_handle(store)
-            .ok_or_else(|| StateError::UnknownStore {
-                store: store.into(),
-            })?;
-        let Some(bytes) = self.db.get_pinned_cf(&cf, key).map_err(|e| self.rocks(e))? else {
+        let cf = self.family(store)?;
+        let Some(bytes) = self.db.get_pinned_cf(cf, key).map_err(|e| self.rocks(e))? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -99,16 +102,11 @@ impl PartitionDb {
         store: &str,
         entries: &[(Vec<u8>, V)],
     ) -> Result<(), StateError> {
-        let cf = self
-            .db
-            .cf_handle(store)
-            .ok_or_else(|| StateError::UnknownStore {
-                store: store.into(),
-            })?;
+        let cf = self.family(store)?;
         let mut batch = WriteBatch::default();
         for (key, value) in entries {
             batch.put_cf(
-                &cf,
+                cf,
                 key,
                 serde_json::to_vec(value).expect("state values serialize"),
             );
