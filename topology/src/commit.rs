@@ -22,7 +22,9 @@ pub trait OffsetCommitter: Send + Sync + 'static {
     /// watermark has been delivered; `None` when the consumer cannot tell yet. The
     /// fallback for end-of-partition events that librdkafka delivered on the main queue
     /// before the partition's queue was split off (they carry no topic, so cannot be routed).
-    fn at_end(&self, topic: &str, partition: i32) -> Option<bool>;
+    /// `consumed` is the task's own next offset, known even when librdkafka has not
+    /// recorded a position yet (records that arrived on the main queue).
+    fn at_end(&self, topic: &str, partition: i32, consumed: Option<i64>) -> Option<bool>;
 }
 
 pub struct KafkaCommitter<C: ConsumerContext + 'static> {
@@ -41,8 +43,13 @@ impl<C: ConsumerContext + 'static> KafkaCommitter<C> {
 }
 
 impl<C: ConsumerContext + 'static> OffsetCommitter for KafkaCommitter<C> {
-    fn at_end(&self, topic: &str, partition: i32) -> Option<bool> {
-        at_end_of(self.consumer.upgrade()?.as_ref(), topic, partition)
+    fn at_end(&self, topic: &str, partition: i32, consumed: Option<i64>) -> Option<bool> {
+        at_end_of(
+            self.consumer.upgrade()?.as_ref(),
+            topic,
+            partition,
+            consumed,
+        )
     }
 
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {
@@ -103,9 +110,11 @@ pub(crate) fn at_end_of<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     topic: &str,
     partition: i32,
+    consumed: Option<i64>,
 ) -> Option<bool> {
     let high = cached_high_watermark(consumer, topic, partition)?;
-    KafkaCommitter::position(consumer, topic, partition).map(|position| position >= high)
+    let position = KafkaCommitter::position(consumer, topic, partition).max(consumed)?;
+    Some(position >= high)
 }
 
 /// The high watermark from the last fetch response, without a network round trip (rust

@@ -240,8 +240,8 @@ fn spawn_driver<F: ProcessorFactory>(
 struct LateCommitter(Arc<std::sync::OnceLock<Arc<dyn OffsetCommitter>>>);
 
 impl OffsetCommitter for LateCommitter {
-    fn at_end(&self, topic: &str, partition: i32) -> Option<bool> {
-        self.0.get()?.at_end(topic, partition)
+    fn at_end(&self, topic: &str, partition: i32, consumed: Option<i64>) -> Option<bool> {
+        self.0.get()?.at_end(topic, partition, consumed)
     }
 
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {

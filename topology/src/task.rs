@@ -254,11 +254,22 @@ impl<P: Processor> PartitionTask<P> {
         if *self.end_tx.borrow() || self.last_record.elapsed() < END_PROBE_QUIET {
             return;
         }
+        // A topic whose end event did arrive is done; the others ask the consumer.
         let all = self
             .topic_names
             .iter()
-            .flatten()
-            .all(|t| self.ctx.committer.at_end(t, self.partition) == Some(true));
+            .enumerate()
+            .all(|(t, name)| match name {
+                None => true,
+                Some(_) if self.at_end[t] => true,
+                // Before any record of this run, the manifest's offset is the position:
+                // everything below it is durable already.
+                Some(name) => {
+                    let position =
+                        self.next_offset[t].or_else(|| self.manifest.offsets.get(name).copied());
+                    self.ctx.committer.at_end(name, self.partition, position) == Some(true)
+                }
+            });
         if all {
             self.at_end.iter_mut().for_each(|e| *e = true);
             self.end_tx.send_replace(true);
