@@ -54,3 +54,45 @@ pub fn open(location: &LakeLocation, region: Option<&str>) -> anyhow::Result<Arc
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::ObjectStoreExt;
+
+    #[tokio::test]
+    async fn a_file_url_writes_inside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("lake");
+        let store = open(&LakeLocation::Local(root.clone()), None).unwrap();
+        store
+            .put(&Path::from("raw/x/y.parquet"), b"data".to_vec().into())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(root.join("raw/x/y.parquet")).unwrap(),
+            b"data"
+        );
+    }
+
+    #[test]
+    fn s3_urls_select_the_s3_store_and_keep_their_prefix() {
+        let open_url = |u: &str| {
+            open(
+                &LakeLocation::Url(url::Url::parse(u).unwrap()),
+                Some("eu-west-1"),
+            )
+            .unwrap()
+            .to_string()
+        };
+        let bare = open_url("s3://analytics");
+        assert!(
+            bare.contains("AmazonS3") && bare.contains("analytics"),
+            "{bare}"
+        );
+        assert_eq!(
+            open_url("s3://analytics/learning/lake"),
+            "PrefixObjectStore(learning/lake)"
+        );
+    }
+}
