@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lakestream_topology::metrics::RuntimeMetrics;
-use lakestream_topology::{RunControl, RuntimeConfig};
+use lakestream_topology::{Instance, LiveStores, RunControl, RuntimeConfig};
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -12,7 +12,7 @@ use tracing::info;
 use crate::config::Settings;
 use crate::domain::ResponseTimeThresholds;
 use crate::lake;
-use crate::pipeline::{DomainMetrics, LearningFactory};
+use crate::pipeline::{DomainMetrics, LearningFactory, StateRules};
 
 /// Options of one run that do not belong in the settings file.
 pub struct RunOptions {
@@ -30,7 +30,35 @@ pub fn runtime_config(settings: &Settings) -> RuntimeConfig {
         row_group_rows: settings.lake.row_group_rows,
         commit_timeout: settings.kafka.commit_timeout,
         revoke_timeout: settings.kafka.revoke_timeout,
+        state_dir: settings.state_dir.clone(),
+        snapshots_kept: settings.state.snapshots_kept,
+        instance: Instance {
+            id: instance_id(),
+            http_url: None,
+        },
         ..RuntimeConfig::default()
+    }
+}
+
+/// `host-pid`: unique among instances running now, readable in logs and owner files.
+fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The address other instances can reach: a wildcard bind is advertised as the host name.
+fn advertised(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = instance_id();
+        let host = host.rsplit_once('-').map_or(host.as_str(), |(h, _)| h);
+        format!("{host}:{}", addr.port())
+    } else {
+        addr.to_string()
     }
 }
 
@@ -44,21 +72,34 @@ pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> 
     let factory = LearningFactory {
         topic_names: Arc::new(settings.topic_names()),
         thresholds: ResponseTimeThresholds::default(),
+        rules: StateRules {
+            dedup_horizon: settings.state.dedup_horizon,
+            allowed_lateness: settings.state.allowed_lateness,
+        },
         metrics: DomainMetrics::new(&registry),
     };
+    let live = Arc::new(LiveStores::default());
     let http_stop = CancellationToken::new();
+    let mut config = runtime_config(&settings);
     if options.serve_http {
-        let addr = crate::http::serve(settings.http_socket()?, registry.clone(), http_stop.clone())
-            .await?;
-        info!(%addr, "serving /metrics and /healthz");
+        let http_state = crate::http::AppState {
+            registry: registry.clone(),
+            live: live.clone(),
+            store: store.clone(),
+        };
+        let addr =
+            crate::http::serve(settings.http_socket()?, http_state, http_stop.clone()).await?;
+        info!(%addr, "serving /metrics, /healthz and /state queries");
+        config.instance.http_url = Some(format!("http://{}", advertised(addr)));
     }
     info!(lake = %location, group = %settings.kafka.group_id, "lakestream starting");
     let result = lakestream_topology::run(
         &settings.kafka_client_config(),
         store,
-        runtime_config(&settings),
+        config,
         factory,
         runtime_metrics,
+        live,
         options.control,
     )
     .await;

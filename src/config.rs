@@ -28,6 +28,7 @@ pub struct Settings {
     pub topics: TopicSettings,
     pub lake: LakeSettings,
     pub windows: WindowSettings,
+    pub state: StateSettings,
     /// Local state stores (RocksDB) live here.
     pub state_dir: PathBuf,
     /// Address of the HTTP server (metrics, health).
@@ -95,6 +96,19 @@ pub struct WindowSettings {
     pub memory_budget_mib: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    /// A redelivered `event_id` within this much event time counts as a duplicate.
+    #[serde(with = "humantime_serde")]
+    pub dedup_horizon: Duration,
+    /// How long after a UTC day ends (by watermark) events still change its aggregate.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// State snapshots kept in the lake per partition.
+    pub snapshots_kept: u64,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -123,7 +137,12 @@ impl Default for Settings {
                 idle_timeout: Duration::from_secs(60),
                 memory_budget_mib: 256,
             },
-            state_dir: PathBuf::from("./state"),
+            state: StateSettings {
+                dedup_horizon: Duration::from_secs(7 * 86_400),
+                allowed_lateness: Duration::from_secs(2 * 86_400),
+                snapshots_kept: 2,
+            },
+            state_dir: PathBuf::from("./lakestream-state"),
             http_addr: "0.0.0.0:8080".into(),
             log_format: LogFormat::Text,
         }
@@ -294,6 +313,24 @@ impl Settings {
                 self.lake.row_group_rows
             ));
         }
+        if self.state.dedup_horizon < Duration::from_secs(3600) {
+            return fail(format!(
+                "state.dedup_horizon is {:?}; redeliveries arrive within the same event hour at least, so use 1h or more",
+                self.state.dedup_horizon
+            ));
+        }
+        if self.state.allowed_lateness < self.windows.grace {
+            return fail(format!(
+                "state.allowed_lateness ({:?}) is shorter than windows.grace ({:?}); events the windows still accept must still count in their day",
+                self.state.allowed_lateness, self.windows.grace
+            ));
+        }
+        if self.state.snapshots_kept < 2 {
+            return fail(format!(
+                "state.snapshots_kept is {}; keep at least 2 (the newest may not be published yet when a flush crashes)",
+                self.state.snapshots_kept
+            ));
+        }
         self.http_socket()?;
         self.lake_location()?;
         Ok(())
@@ -326,7 +363,7 @@ mod tests {
     fn defaults_match_the_documented_ones() {
         let s = Settings::load(None, &HashMap::new()).unwrap();
         assert_eq!(s.kafka.group_id, "lakestream");
-        assert_eq!(s.state_dir, PathBuf::from("./state"));
+        assert_eq!(s.state_dir, PathBuf::from("./lakestream-state"));
         assert_eq!(s.http_addr, "0.0.0.0:8080");
         assert_eq!(s.windows.grace, Duration::from_secs(600));
         assert_eq!(
@@ -385,6 +422,18 @@ mod tests {
                 "three different topics",
             ),
             (&[("LAKESTREAM_LOG_FORMAT", "xml")], "log_format"),
+            (
+                &[("LAKESTREAM_STATE__DEDUP_HORIZON", "10m")],
+                "state.dedup_horizon",
+            ),
+            (
+                &[("LAKESTREAM_STATE__ALLOWED_LATENESS", "1m")],
+                "state.allowed_lateness",
+            ),
+            (
+                &[("LAKESTREAM_STATE__SNAPSHOTS_KEPT", "1")],
+                "state.snapshots_kept",
+            ),
         ];
         for (vars, expected) in cases {
             let err = Settings::load(None, &env(vars)).unwrap_err().to_string();

@@ -1,7 +1,8 @@
 //! Crash safety: the real binary is aborted at chosen points of the flush protocol
 //! (failpoints) and killed with SIGKILL at random moments while records stream in; after a
 //! clean restart the lake must hold every record exactly once (raw), every valid event
-//! exactly once (processed) and every invalid one exactly once (quarantine).
+//! exactly once (processed), every invalid one exactly once (quarantine), redeliveries
+//! nowhere but raw, and daily aggregates equal to those computed from the produced events.
 //!
 //! The broker is librdkafka's mock cluster in this test process; the lakestream processes
 //! reach it over loopback like any broker.
@@ -9,9 +10,9 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::process::Lakestream;
 use common::Topics;
 use lakestream::demo::generator::Kind;
 use lakestream_topology::mock::MockKafka;
@@ -42,87 +43,28 @@ impl Fixture {
         common::records_of(&self.produced[range])
     }
 
-    fn spawn(&self, failpoint: Option<&str>, exit_at_end: bool) -> Child {
+    fn spawn(&self, failpoint: Option<&str>, exit_at_end: bool) -> Lakestream {
         let env = common::env(
             self.kafka.bootstrap_servers(),
             &self.topics,
             self.lake.path(),
             &self.group,
         );
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakestream"));
-        cmd.arg("run")
-            .envs(env)
-            .env("RUST_LOG", "warn,lakestream_topology::group=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if exit_at_end {
-            cmd.arg("--exit-at-end");
-        }
-        if let Some(fp) = failpoint {
-            cmd.env("LAKESTREAM_FAILPOINT", fp);
-        }
-        cmd.spawn().expect("spawn lakestream")
-    }
-
-    fn wait(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-        forward_log(child);
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("lakestream did not finish within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let args: &[&str] = if exit_at_end { &["--exit-at-end"] } else { &[] };
+        Lakestream::spawn("lakestream", &env, args, failpoint)
     }
 
     fn run_clean_to_end(&self) {
         let mut child = self.spawn(None, true);
-        let status = Self::wait(&mut child, Duration::from_secs(120));
+        let status = child.wait(Duration::from_secs(120));
         assert!(status.success(), "clean run failed: {status:?}");
     }
 
+    /// Exactly once (duplicates counted, not written) and every daily aggregate equal to
+    /// the one computed here from the produced events.
     fn assert_exactly_once(&self) {
         common::checks::assert_exactly_once(self.lake.path(), &self.produced);
-    }
-}
-
-/// Forwards the child's log to ours and returns once it owns partitions, so a kill lands
-/// while it works rather than while it waits for the group.
-fn wait_until_assigned(child: &mut Child) {
-    use std::io::BufRead;
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("partition tasks running") {
-                let _ = tx.send(());
-            }
-            eprintln!("{line}");
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("lakestream got partitions within 60 s");
-}
-
-/// Keeps the child's log flowing to ours (a full pipe would block it).
-fn forward_log(child: &mut Child) {
-    use std::io::BufRead;
-    if let Some(stderr) = child.stderr.take() {
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                eprintln!("{line}");
-            }
-        });
+        common::aggregates::assert_daily_stats(self.lake.path(), &self.produced);
     }
 }
 
@@ -134,7 +76,7 @@ fn crash_at(failpoint: &str) {
         &fixture.records(0..2500),
     );
     let mut child = fixture.spawn(Some(failpoint), true);
-    let status = Fixture::wait(&mut child, Duration::from_secs(120));
+    let status = child.wait(Duration::from_secs(120));
     assert_eq!(
         status.signal(),
         Some(libc_sigabrt()),
@@ -156,6 +98,18 @@ fn crash_after_a_file_write_before_the_manifest() {
 #[test]
 fn crash_between_two_files_of_one_flush() {
     crash_at("between-files:2");
+}
+
+#[test]
+fn crash_after_the_state_write_before_the_snapshot() {
+    crash_at("before-snapshot:2");
+}
+
+/// The uploaded snapshot is the newest one but the manifest still names the previous one:
+/// the restart must restore by the manifest, not by `LATEST`.
+#[test]
+fn crash_after_the_snapshot_before_the_manifest() {
+    crash_at("after-snapshot:2");
 }
 
 #[test]
@@ -190,11 +144,9 @@ fn kill_9_at_random_moments_while_records_stream_in() {
     });
     for _ in 0..4 {
         let mut child = fixture.spawn(None, false);
-        wait_until_assigned(&mut child);
+        child.wait_until_assigned();
         std::thread::sleep(Duration::from_millis(rng.random_range(50..1500)));
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
-        assert_eq!(status.signal(), Some(9));
+        child.kill_9();
     }
     producer.join().unwrap();
     fixture.run_clean_to_end();
@@ -224,7 +176,7 @@ fn crash_during_an_idle_flush_then_more_records_of_the_same_hour() {
         &fixture.records(0..5),
     );
     let mut child = fixture.spawn(Some("after-file-write:1"), false);
-    let status = Fixture::wait(&mut child, Duration::from_secs(60));
+    let status = child.wait(Duration::from_secs(60));
     assert_eq!(
         status.signal(),
         Some(libc_sigabrt()),
@@ -251,15 +203,11 @@ fn sigterm_flushes_open_windows_and_exits_zero() {
         &fixture.records(0..2000),
     );
     let mut child = fixture.spawn(None, false);
-    wait_until_assigned(&mut child);
+    child.wait_until_assigned();
     // Far more than consuming 2000 records takes; the windows stay open (no exit-at-end).
     std::thread::sleep(Duration::from_secs(3));
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = Fixture::wait(&mut child, Duration::from_secs(60));
+    child.terminate();
+    let status = child.wait(Duration::from_secs(60));
     assert!(status.success(), "SIGTERM should end in exit 0: {status:?}");
     fixture.assert_exactly_once();
 }

@@ -24,6 +24,9 @@ pub fn quarantine(topic: Topic) -> usize {
     6 + topic as usize
 }
 
+/// `aggregated/daily_user_stats`: derived from state, one file per partition and day.
+pub const AGGREGATED_DAILY: usize = 9;
+
 /// The dataset name of a topic under `processed/`.
 pub fn processed_name(topic: Topic) -> &'static str {
     match topic {
@@ -159,9 +162,26 @@ pub fn training_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// All datasets, indexed as [`raw`], [`processed`] and [`quarantine`] say.
+/// The seed's Daily Aggregations, then the partition that owns the user.
+pub fn daily_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("user_id", DataType::Utf8, false),
+        f("date", DataType::Date32, false),
+        f("total_attempts", DataType::Int64, false),
+        f("correct_attempts", DataType::Int64, false),
+        f("accuracy", DataType::Float64, true),
+        f("avg_response_time_ms", DataType::Float64, true),
+        f("unique_items_attempted", DataType::Int64, false),
+        f("total_sessions", DataType::Int64, false),
+        f("total_study_time_minutes", DataType::Float64, false),
+        f("partition", DataType::Int32, false),
+    ]))
+}
+
+/// All datasets, indexed as [`raw`], [`processed`], [`quarantine`] and
+/// [`AGGREGATED_DAILY`] say.
 pub fn all() -> Vec<Dataset> {
-    let mut out = Vec::with_capacity(9);
+    let mut out = Vec::with_capacity(10);
     for topic in Topic::ALL {
         out.push(Dataset {
             path: format!("raw/{}", topic.name()),
@@ -188,5 +208,11 @@ pub fn all() -> Vec<Dataset> {
             plain_columns: vec!["key", "value", "offset"],
         });
     }
+    out.push(Dataset {
+        path: "aggregated/daily_user_stats".into(),
+        schema: daily_schema(),
+        plain_columns: vec!["user_id"],
+    });
+    debug_assert_eq!(out.len(), AGGREGATED_DAILY + 1);
     out
 }

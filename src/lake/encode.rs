@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, Int8Builder, ListBuilder, MapBuilder, StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, Int8Builder, ListBuilder, MapBuilder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
@@ -13,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use lakestream_topology::SourceRecord;
 
 use crate::domain::{Attempt, ModelState, Rejection, Session, Training};
+use crate::pipeline::DailyRow;
 
 fn utc(builder: TimestampMillisecondBuilder) -> TimestampMillisecondBuilder {
     builder.with_timezone("UTC")
@@ -324,4 +326,45 @@ pub fn training<'a>(
     after.finish_into(&mut columns);
     columns.push(Arc::new(irt_topic.finish()));
     finish(schema, columns)
+}
+
+pub fn daily<'a>(
+    schema: SchemaRef,
+    rows: impl Iterator<Item = &'a DailyRow>,
+) -> Result<RecordBatch, ArrowError> {
+    let mut user = StringBuilder::new();
+    let mut date = Date32Builder::new();
+    let (mut total, mut correct) = (Int64Builder::new(), Int64Builder::new());
+    let (mut accuracy, mut avg_ms) = (Float64Builder::new(), Float64Builder::new());
+    let (mut items, mut sessions) = (Int64Builder::new(), Int64Builder::new());
+    let mut study = Float64Builder::new();
+    let mut partition = Int32Builder::new();
+    for r in rows {
+        let s = &r.stats;
+        user.append_value(&r.user_id);
+        date.append_value(r.day_ms.div_euclid(86_400_000) as i32);
+        total.append_value(s.total_attempts);
+        correct.append_value(s.correct_attempts);
+        accuracy.append_option(s.accuracy());
+        avg_ms.append_option(s.avg_response_time_ms());
+        items.append_value(s.items.len() as i64);
+        sessions.append_value(s.total_sessions);
+        study.append_value(s.study_time_minutes());
+        partition.append_value(r.partition);
+    }
+    finish(
+        schema,
+        vec![
+            Arc::new(user.finish()),
+            Arc::new(date.finish()),
+            Arc::new(total.finish()),
+            Arc::new(correct.finish()),
+            Arc::new(accuracy.finish()),
+            Arc::new(avg_ms.finish()),
+            Arc::new(items.finish()),
+            Arc::new(sessions.finish()),
+            Arc::new(study.finish()),
+            Arc::new(partition.finish()),
+        ],
+    )
 }

@@ -1,18 +1,34 @@
-//! The learning-analytics processor run by every partition task: a Kafka record becomes a
-//! raw row, plus a processed row (valid event) or a quarantine row (failed a critical
-//! check, with the reason). Deduplication and daily aggregates slot in here (next issue),
-//! between parsing and routing.
+//! The learning-analytics processor run by every partition task. A Kafka record becomes
+//! a raw row, plus one of:
+//! - a quarantine row (failed a critical check, with the reason);
+//! - nothing more, counted as a duplicate delivery ([`dedup`]);
+//! - a processed row, and a change to the user's day in [`daily`].
+//!
+//! State changes wait in [`dedup`] and [`daily`] until the runtime says the record's hour
+//! is durable; then they go to the partition's RocksDB stores in one batch.
 
+pub mod daily;
+pub mod dedup;
 mod row;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use lakestream_topology::{Dataset, Processor, ProcessorFactory, Routed, SourceRecord};
+use lakestream_state::{PartitionDb, StateBatch};
+use lakestream_topology::{
+    Dataset, DerivedFile, Parsed, Processor, ProcessorFactory, RouteContext, SourceRecord,
+};
 use prometheus::{IntCounter, IntCounterVec};
 
 use crate::domain::{self, Event, Rejection, ResponseTimeThresholds, Topic};
 use crate::lake::{datasets, encode};
+pub use daily::{DailyRow, DailyStats};
 pub use row::Row;
+
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
+/// The processor's state stores (column families).
+pub const STORES: &[&str] = &[dedup::STORE, daily::STORE];
 
 /// Domain counters, labelled by topic role.
 #[derive(Clone)]
@@ -20,6 +36,8 @@ pub struct DomainMetrics {
     pub processed: IntCounterVec,
     pub quarantined: IntCounterVec,
     pub accuracy_mismatches: IntCounter,
+    pub duplicates: IntCounterVec,
+    pub aggregate_too_late: IntCounter,
 }
 
 impl DomainMetrics {
@@ -45,6 +63,25 @@ impl DomainMetrics {
             "Sessions whose reported accuracy disagreed with their counts (recomputed)",
         )
         .expect("valid metric");
+        let duplicates = IntCounterVec::new(
+            prometheus::Opts::new(
+                "lakestream_records_duplicate_total",
+                "Redeliveries of an event_id already processed within the deduplication horizon",
+            ),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let aggregate_too_late = IntCounter::new(
+            "lakestream_aggregate_late_events_total",
+            "Valid events later than the allowed lateness: processed, but not in daily_user_stats",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(duplicates.clone()))
+            .expect("metric registered once");
+        registry
+            .register(Box::new(aggregate_too_late.clone()))
+            .expect("metric registered once");
         registry
             .register(Box::new(processed.clone()))
             .expect("metric registered once");
@@ -58,6 +95,26 @@ impl DomainMetrics {
             processed,
             quarantined,
             accuracy_mismatches,
+            duplicates,
+            aggregate_too_late,
+        }
+    }
+}
+
+/// How long state remembers, in event time.
+#[derive(Debug, Clone, Copy)]
+pub struct StateRules {
+    /// A redelivered `event_id` within this much event time is a duplicate.
+    pub dedup_horizon: Duration,
+    /// A day's aggregate stops changing this long after the day ended (by watermark).
+    pub allowed_lateness: Duration,
+}
+
+impl Default for StateRules {
+    fn default() -> Self {
+        StateRules {
+            dedup_horizon: Duration::from_secs(7 * 86_400),
+            allowed_lateness: Duration::from_secs(2 * 86_400),
         }
     }
 }
@@ -66,33 +123,46 @@ impl DomainMetrics {
 pub struct LearningFactory {
     pub topic_names: Arc<Vec<String>>,
     pub thresholds: ResponseTimeThresholds,
+    pub rules: StateRules,
     pub metrics: DomainMetrics,
 }
 
 impl ProcessorFactory for LearningFactory {
     type Processor = LearningProcessor;
 
-    fn create(&self, _partition: i32) -> LearningProcessor {
+    fn create(&self, partition: i32) -> LearningProcessor {
         let per_topic = |v: &IntCounterVec| Topic::ALL.map(|t| v.with_label_values(&[t.name()]));
         LearningProcessor {
+            partition,
             topic_names: self.topic_names.clone(),
             datasets: Arc::new(datasets::all()),
             thresholds: self.thresholds,
+            db: None,
+            dedup: dedup::Dedup::new(self.rules.dedup_horizon.as_millis() as i64),
+            daily: daily::Daily::new(self.rules.allowed_lateness.as_millis() as i64),
             processed: per_topic(&self.metrics.processed),
             quarantined: per_topic(&self.metrics.quarantined),
+            duplicates: per_topic(&self.metrics.duplicates),
             accuracy_mismatches: self.metrics.accuracy_mismatches.clone(),
+            aggregate_too_late: self.metrics.aggregate_too_late.clone(),
         }
     }
 }
 
 pub struct LearningProcessor {
+    partition: i32,
     /// Configured topic names, in [`Topic::ALL`] order (the runtime's topic index).
     topic_names: Arc<Vec<String>>,
     datasets: Arc<Vec<Dataset>>,
     thresholds: ResponseTimeThresholds,
+    db: Option<Arc<PartitionDb>>,
+    dedup: dedup::Dedup,
+    daily: daily::Daily,
     processed: [IntCounter; 3],
     quarantined: [IntCounter; 3],
+    duplicates: [IntCounter; 3],
     accuracy_mismatches: IntCounter,
+    aggregate_too_late: IntCounter,
 }
 
 impl LearningProcessor {
@@ -108,51 +178,132 @@ impl LearningProcessor {
             None => (record.timestamp_ms.unwrap_or(0), false),
         }
     }
+
+    /// The partition's database; a handle, so the stores can be borrowed mutably beside it.
+    fn db(&self) -> anyhow::Result<Arc<PartitionDb>> {
+        self.db
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("state used before the runtime attached it"))
+    }
+
+    /// A valid event's rows: processed and counted in its day, unless it is a redelivery.
+    fn route_valid(
+        &mut self,
+        record: &SourceRecord,
+        event: Event,
+        ctx: RouteContext,
+        raw: (usize, Row),
+    ) -> anyhow::Result<Vec<(usize, Row)>> {
+        let t = record.topic;
+        let hour = event.event_time_ms().div_euclid(HOUR_MS) * HOUR_MS;
+        let db = self.db()?;
+        if !self.dedup.first_delivery(&db, t, hour, event.event_id())? {
+            self.duplicates[t].inc();
+            return Ok(vec![raw]);
+        }
+        self.processed[t].inc();
+        let applied = match &event {
+            Event::Attempt(a) => self.daily.attempt(a, hour, ctx.watermark_ms),
+            Event::Session(s) => {
+                if s.reported_accuracy_mismatch.is_some() {
+                    self.accuracy_mismatches.inc();
+                }
+                self.daily.session(s, hour, ctx.watermark_ms)
+            }
+            Event::Training(_) => daily::Applied::NotAggregated,
+        };
+        if applied == daily::Applied::TooLate {
+            self.aggregate_too_late.inc();
+        }
+        let topic = event.topic();
+        Ok(vec![
+            raw,
+            (datasets::processed(topic), Row::from_event(event)),
+        ])
+    }
 }
 
 impl Processor for LearningProcessor {
     type Row = Row;
+    type Parsed = Result<Event, Rejection>;
 
     fn datasets(&self) -> Arc<Vec<Dataset>> {
         self.datasets.clone()
     }
 
-    fn process(&mut self, record: &SourceRecord) -> Routed<Row> {
+    fn stores(&self) -> &'static [&'static str] {
+        STORES
+    }
+
+    fn attach(&mut self, db: Arc<PartitionDb>) {
+        self.db = Some(db);
+    }
+
+    fn parse(&self, record: &SourceRecord) -> Parsed<Self::Parsed> {
         let topic = Topic::ALL[record.topic];
-        let raw = (datasets::raw(topic), Row::Raw(record.clone()));
-        let parsed = match record.value.as_deref() {
+        let value = match record.value.as_deref() {
             Some(value) => domain::parse(topic, value, &self.thresholds),
             None => Err(Rejection::of_record(
                 "record has no value (a tombstone); expected a JSON object",
             )),
         };
-        match parsed {
-            Ok(event) => {
-                self.processed[record.topic].inc();
-                if let Event::Session(s) = &event {
-                    if s.reported_accuracy_mismatch.is_some() {
-                        self.accuracy_mismatches.inc();
-                    }
-                }
-                let event_time_ms = event.event_time_ms();
-                let row = Row::from_event(event);
-                Routed {
-                    event_time_ms,
-                    advances_watermark: true,
-                    rows: vec![raw, (datasets::processed(topic), row)],
-                }
-            }
+        let (event_time_ms, advances_watermark) = match &value {
+            Ok(event) => (event.event_time_ms(), true),
+            Err(_) => Self::fallback_time(topic, record),
+        };
+        Parsed {
+            event_time_ms,
+            advances_watermark,
+            value,
+        }
+    }
+
+    fn route(
+        &mut self,
+        record: &SourceRecord,
+        parsed: Parsed<Self::Parsed>,
+        ctx: RouteContext,
+    ) -> anyhow::Result<Vec<(usize, Row)>> {
+        let topic = Topic::ALL[record.topic];
+        let raw = (datasets::raw(topic), Row::Raw(record.clone()));
+        match parsed.value {
+            Ok(event) => self.route_valid(record, event, ctx, raw),
             Err(rejection) => {
                 self.quarantined[record.topic].inc();
-                let (event_time_ms, advances_watermark) = Self::fallback_time(topic, record);
                 let row = Row::Quarantine(Box::new((record.clone(), rejection)));
-                Routed {
-                    event_time_ms,
-                    advances_watermark,
-                    rows: vec![raw, (datasets::quarantine(topic), row)],
-                }
+                Ok(vec![raw, (datasets::quarantine(topic), row)])
             }
         }
+    }
+
+    fn stage(
+        &mut self,
+        hours: &[i64],
+        watermark_ms: Option<i64>,
+        batch: &mut StateBatch<'_>,
+    ) -> anyhow::Result<Vec<i64>> {
+        let db = self.db()?;
+        self.dedup.stage(hours, watermark_ms, batch)?;
+        self.daily.stage(&db, hours, watermark_ms, batch)
+    }
+
+    fn forget(&mut self, hours: &[i64]) {
+        self.dedup.forget(hours);
+        self.daily.forget(hours);
+    }
+
+    fn derived(&self, days: &[i64]) -> anyhow::Result<Vec<DerivedFile<Row>>> {
+        let db = self.db()?;
+        days.iter()
+            .map(|day| {
+                let rows = daily::Daily::rows(&db, *day, self.partition)?;
+                Ok(DerivedFile {
+                    dataset: datasets::AGGREGATED_DAILY,
+                    day_ms: *day,
+                    rows: rows.into_iter().map(|r| Row::Daily(Box::new(r))).collect(),
+                })
+            })
+            .collect()
     }
 
     fn row_bytes(row: &Row) -> usize {
@@ -204,6 +355,9 @@ impl Processor for LearningProcessor {
                     .collect::<Vec<_>>()
                     .into_iter(),
             )?,
+            datasets::AGGREGATED_DAILY => {
+                encode::daily(schema, rows.iter().filter_map(Row::as_daily))?
+            }
             other => anyhow::bail!("unknown dataset index {other}"),
         };
         anyhow::ensure!(

@@ -3,6 +3,7 @@
 
 use lakestream_topology::SourceRecord;
 
+use super::DailyRow;
 use crate::domain::{Attempt, Event, Rejection, Session, Training};
 
 #[derive(Debug)]
@@ -13,6 +14,8 @@ pub enum Row {
     Attempt(Box<Attempt>),
     Session(Box<Session>),
     Training(Box<Training>),
+    /// One user's day of `aggregated/daily_user_stats`, read back from state.
+    Daily(Box<DailyRow>),
 }
 
 impl Row {
@@ -49,6 +52,11 @@ impl Row {
             Row::Training(t) => {
                 BASE + std::mem::size_of::<Training>() + t.event_id.len() + t.user_id.len()
             }
+            Row::Daily(d) => {
+                BASE + std::mem::size_of::<DailyRow>()
+                    + d.user_id.len()
+                    + d.stats.items.iter().map(|i| i.len() + 24).sum::<usize>()
+            }
         }
     }
 
@@ -83,6 +91,13 @@ impl Row {
     pub fn as_training(&self) -> Option<&Training> {
         match self {
             Row::Training(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn as_daily(&self) -> Option<&DailyRow> {
+        match self {
+            Row::Daily(d) => Some(d),
             _ => None,
         }
     }

@@ -34,7 +34,7 @@ fn main() {
     let load_s = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let (_, uploaded) = runtime
+    let (snapshot, uploaded) = runtime
         .block_on(snapshots.upload(&db, &work.path().join("checkpoint"), serde_json::json!({})))
         .unwrap();
     let upload_s = started.elapsed().as_secs_f64();
@@ -42,8 +42,7 @@ fn main() {
     let target = work.path().join("restored");
     let started = Instant::now();
     let (_, restored) = runtime
-        .block_on(snapshots.restore(&target))
-        .unwrap()
+        .block_on(snapshots.restore(&target, snapshot.generation))
         .unwrap();
     let copy = PartitionDb::open_at(&target, &["seen"]).unwrap();
     let probe: Option<i64> = copy

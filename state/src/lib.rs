@@ -6,10 +6,16 @@
 //! - [`snapshot`]: incremental snapshots of a partition's database in the object store
 //!   (only new table files are uploaded) and their restore on any instance.
 //!
-//! The windowed stores that hold deduplication and daily aggregates build on these.
+//! - [`typed`]: typed key-value and windowed stores (time-based expiry) over one column
+//!   family each.
+//!
+//! The runtime (`topology`) decides *when* state changes become durable; the stores only
+//! make each change set atomic and portable.
 
 pub mod snapshot;
 pub mod store;
+pub mod typed;
 
 pub use snapshot::{SnapshotError, SnapshotManifest, Snapshots, Transfer};
-pub use store::{PartitionDb, StateError};
+pub use store::{Applied, PartitionDb, StateBatch, StateError};
+pub use typed::{KeyValueStore, StoreKey, WindowStore};

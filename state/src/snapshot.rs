@@ -131,7 +131,7 @@ impl<'a> Snapshots<'a> {
         self.manifest(generation).await
     }
 
-    async fn manifest(&self, generation: u64) -> Result<Option<SnapshotManifest>> {
+    pub async fn manifest(&self, generation: u64) -> Result<Option<SnapshotManifest>> {
         let path = self.at(&format!("snapshots/{generation}.json"));
         let Some(body) = self.get(path.clone()).await? else {
             return Ok(None);
@@ -214,12 +214,21 @@ impl<'a> Snapshots<'a> {
         Ok((manifest, moved))
     }
 
-    /// Downloads the newest snapshot into `target` (which must not exist), ready for
-    /// [`PartitionDb::open_at`]. `None` when the partition has no snapshot yet.
-    pub async fn restore(&self, target: &Path) -> Result<Option<(SnapshotManifest, Transfer)>> {
-        let Some(manifest) = self.latest().await? else {
-            return Ok(None);
-        };
+    /// Downloads snapshot `generation` into `target` (which must not exist), ready for
+    /// [`PartitionDb::open_at`]. The caller names the generation its offsets belong to:
+    /// `LATEST` may be newer (uploaded by a flush that crashed before it was published).
+    pub async fn restore(
+        &self,
+        target: &Path,
+        generation: u64,
+    ) -> Result<(SnapshotManifest, Transfer)> {
+        let manifest = self
+            .manifest(generation)
+            .await?
+            .ok_or_else(|| SnapshotError::Corrupt {
+                path: self.at(&format!("snapshots/{generation}.json")).to_string(),
+                reason: "the snapshot this partition's offsets refer to is missing".into(),
+            })?;
         std::fs::create_dir_all(target).map_err(io(target))?;
         let mut moved = Transfer::default();
         let tables = manifest
@@ -244,7 +253,7 @@ impl<'a> Snapshots<'a> {
             moved.files += 1;
             moved.bytes += body.len() as u64;
         }
-        Ok(Some((manifest, moved)))
+        Ok((manifest, moved))
     }
 
     /// Deletes snapshots older than the newest `keep`, and table files none of the kept
@@ -356,8 +365,18 @@ mod tests {
 
         let elsewhere = tempfile::tempdir().unwrap();
         let target = elsewhere.path().join("partition=00003");
-        let (restored, moved) = snapshots.restore(&target).await.unwrap().unwrap();
+        let (restored, moved) = snapshots.restore(&target, 2).await.unwrap();
         assert_eq!(restored.meta["offset"], 5100);
+        let older = elsewhere.path().join("older");
+        let (first_again, _) = snapshots.restore(&older, 1).await.unwrap();
+        assert_eq!(first_again.meta["offset"], 5000);
+        let copy = PartitionDb::open_at(&older, STORES).unwrap();
+        assert_eq!(copy.get::<i64>("seen", b"e005099").unwrap(), None);
+        drop(copy);
+        assert!(snapshots
+            .restore(&elsewhere.path().join("x"), 7)
+            .await
+            .is_err());
         assert!(moved.bytes > 0);
         let copy = PartitionDb::open_at(&target, STORES).unwrap();
         assert_eq!(copy.get::<i64>("seen", b"e000042").unwrap(), Some(42));
@@ -387,7 +406,7 @@ mod tests {
             "old snapshot records go"
         );
         let target = local.path().join("restored");
-        let (latest, _) = snapshots.restore(&target).await.unwrap().unwrap();
+        let (latest, _) = snapshots.restore(&target, 4).await.unwrap();
         assert_eq!(latest.generation, 4);
         let copy = PartitionDb::open_at(&target, STORES).unwrap();
         assert_eq!(copy.get::<i64>("seen", b"e000399").unwrap(), Some(399));

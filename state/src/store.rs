@@ -1,10 +1,12 @@
-//! A partition task's RocksDB database and typed access to its stores.
+//! A partition task's RocksDB database: one column family per store, plus `_meta`, which
+//! records which state batch was applied last (how a task tells whether its local copy
+//! matches the lake's manifest).
 
 use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, DB};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -20,6 +22,21 @@ pub enum StateError {
     Decode { store: String, reason: String },
 }
 
+type Result<T> = std::result::Result<T, StateError>;
+
+/// Column family of the database's own bookkeeping.
+const META: &str = "_meta";
+const APPLIED_KEY: &[u8] = b"applied";
+
+/// Identity of the last state batch written: `seq` counts batches along the partition's
+/// history and `token` is drawn at random per batch, so two owners that both wrote a batch
+/// number `seq` (one of them crashed before publishing it) are still told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub seq: u64,
+    pub token: u64,
+}
+
 /// One partition's database with a fixed set of stores (column families).
 pub struct PartitionDb {
     db: DB,
@@ -28,12 +45,17 @@ pub struct PartitionDb {
 
 impl PartitionDb {
     /// Opens (creating if needed) `<dir>/partition=<p>` with the named stores.
-    pub fn open(dir: &Path, partition: i32, stores: &[&str]) -> Result<Self, StateError> {
-        Self::open_at(&dir.join(format!("partition={partition:05}")), stores)
+    pub fn open(dir: &Path, partition: i32, stores: &[&str]) -> Result<Self> {
+        Self::open_at(&Self::dir_of(dir, partition), stores)
+    }
+
+    /// Where [`open`](Self::open) keeps partition `partition`'s database.
+    pub fn dir_of(dir: &Path, partition: i32) -> PathBuf {
+        dir.join(format!("partition={partition:05}"))
     }
 
     /// Opens the database in `path` itself (e.g. one just restored from a snapshot).
-    pub fn open_at(path: &Path, stores: &[&str]) -> Result<Self, StateError> {
+    pub fn open_at(path: &Path, stores: &[&str]) -> Result<Self> {
         let path = path.to_path_buf();
         let mut options = Options::default();
         options.create_if_missing(true);
@@ -41,6 +63,7 @@ impl PartitionDb {
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let families = stores
             .iter()
+            .chain(std::iter::once(&META))
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| {
             StateError::Rocks {
@@ -64,13 +87,13 @@ impl PartitionDb {
 
     /// A consistent copy of the database in `dir` (table files hard-linked, memtables
     /// flushed first so the copy needs no write-ahead log).
-    pub fn checkpoint(&self, dir: &Path) -> Result<(), StateError> {
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
         let checkpoint =
             rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(|e| self.rocks(e))?;
         checkpoint.create_checkpoint(dir).map_err(|e| self.rocks(e))
     }
 
-    fn family(&self, store: &str) -> Result<&rocksdb::ColumnFamily, StateError> {
+    fn family(&self, store: &str) -> Result<&rocksdb::ColumnFamily> {
         self.db
             .cf_handle(store)
             .ok_or_else(|| StateError::UnknownStore {
@@ -79,39 +102,118 @@ impl PartitionDb {
     }
 
     /// Reads a JSON-encoded value.
-    pub fn get<V: DeserializeOwned>(
-        &self,
-        store: &str,
-        key: &[u8],
-    ) -> Result<Option<V>, StateError> {
+    pub fn get<V: DeserializeOwned>(&self, store: &str, key: &[u8]) -> Result<Option<V>> {
         let cf = self.family(store)?;
         let Some(bytes) = self.db.get_pinned_cf(cf, key).map_err(|e| self.rocks(e))? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StateError::Decode {
-                store: store.into(),
-                reason: e.to_string(),
-            })
+        decode(store, &bytes).map(Some)
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order.
+    pub fn scan_prefix<V: DeserializeOwned>(
+        &self,
+        store: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, V)>> {
+        let cf = self.family(store)?;
+        let mode = rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, mode) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.to_vec(), decode(store, &value)?));
+        }
+        Ok(out)
     }
 
     /// Applies puts atomically; one write per batch keeps RocksDB's write path cheap.
-    pub fn put_all<V: Serialize>(
-        &self,
-        store: &str,
-        entries: &[(Vec<u8>, V)],
-    ) -> Result<(), StateError> {
-        let cf = self.family(store)?;
-        let mut batch = WriteBatch::default();
+    pub fn put_all<V: Serialize>(&self, store: &str, entries: &[(Vec<u8>, V)]) -> Result<()> {
+        let mut batch = self.batch();
         for (key, value) in entries {
-            batch.put_cf(
-                cf,
-                key,
-                serde_json::to_vec(value).expect("state values serialize"),
-            );
+            batch.put(store, key, value)?;
         }
-        self.db.write(batch).map_err(|e| self.rocks(e))
+        self.write(batch)
+    }
+
+    /// An empty batch of changes to this database's stores.
+    pub fn batch(&self) -> StateBatch<'_> {
+        StateBatch {
+            db: self,
+            batch: WriteBatch::default(),
+        }
+    }
+
+    /// Applies a batch atomically.
+    pub fn write(&self, batch: StateBatch<'_>) -> Result<()> {
+        self.db.write(batch.batch).map_err(|e| self.rocks(e))
+    }
+
+    /// The last batch marked with [`StateBatch::set_applied`], if any.
+    pub fn applied(&self) -> Result<Option<Applied>> {
+        self.get(META, APPLIED_KEY)
+    }
+
+    /// Bytes of table files plus memtables: what a snapshot and a restore move, roughly.
+    pub fn size_bytes(&self) -> u64 {
+        [
+            "rocksdb.total-sst-files-size",
+            "rocksdb.cur-size-all-mem-tables",
+        ]
+        .iter()
+        .map(|p| self.db.property_int_value(*p).ok().flatten().unwrap_or(0))
+        .sum()
+    }
+}
+
+fn decode<V: DeserializeOwned>(store: &str, bytes: &[u8]) -> Result<V> {
+    serde_json::from_slice(bytes).map_err(|e| StateError::Decode {
+        store: store.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Changes to one database, applied all or nothing by [`PartitionDb::write`].
+pub struct StateBatch<'a> {
+    db: &'a PartitionDb,
+    batch: WriteBatch,
+}
+
+impl StateBatch<'_> {
+    pub fn put<V: Serialize + ?Sized>(&mut self, store: &str, key: &[u8], value: &V) -> Result<()> {
+        let cf = self.db.family(store)?;
+        let body = serde_json::to_vec(value).expect("state values serialize");
+        self.batch.put_cf(cf, key, body);
+        Ok(())
+    }
+
+    pub fn delete(&mut self, store: &str, key: &[u8]) -> Result<()> {
+        let cf = self.db.family(store)?;
+        self.batch.delete_cf(cf, key);
+        Ok(())
+    }
+
+    /// Deletes keys in `[from, to)`: one range tombstone instead of a delete per key.
+    pub fn delete_range(&mut self, store: &str, from: &[u8], to: &[u8]) -> Result<()> {
+        let cf = self.db.family(store)?;
+        self.batch.delete_range_cf(cf, from, to);
+        Ok(())
+    }
+
+    /// Records which batch this is, in the same atomic write as its changes.
+    pub fn set_applied(&mut self, applied: Applied) -> Result<()> {
+        self.put(META, APPLIED_KEY, &applied)
+    }
+
+    /// Changes in the batch (a marker counts as one).
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
     }
 }
 
@@ -138,5 +240,30 @@ mod tests {
             Err(StateError::UnknownStore { .. })
         ));
         assert!(db.path().ends_with("partition=00003"));
+    }
+
+    #[test]
+    fn a_batch_and_its_marker_land_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, &["s"]).unwrap();
+        assert_eq!(db.applied().unwrap(), None);
+        let mut batch = db.batch();
+        batch.put("s", b"a1", &1_u32).unwrap();
+        batch.put("s", b"a2", &2_u32).unwrap();
+        batch.put("s", b"b1", &3_u32).unwrap();
+        let marker = Applied { seq: 4, token: 99 };
+        batch.set_applied(marker).unwrap();
+        assert_eq!(batch.len(), 4);
+        db.write(batch).unwrap();
+        assert_eq!(db.applied().unwrap(), Some(marker));
+        let a: Vec<(Vec<u8>, u32)> = db.scan_prefix("s", b"a").unwrap();
+        assert_eq!(a, vec![(b"a1".to_vec(), 1), (b"a2".to_vec(), 2)]);
+
+        let mut batch = db.batch();
+        batch.delete_range("s", b"a", b"b").unwrap();
+        batch.delete("s", b"b1").unwrap();
+        db.write(batch).unwrap();
+        assert!(db.scan_prefix::<u32>("s", b"").unwrap().is_empty());
+        assert!(db.size_bytes() > 0);
     }
 }

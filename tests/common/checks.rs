@@ -197,51 +197,115 @@ fn check_derived_fields(processed: &HashMap<String, Row>) {
     assert_eq!(t2.str("irt_topic"), "algebra");
 }
 
-/// Each produced record once in raw; each valid event once in processed; each invalid one
-/// once in quarantine. `produced` is `(role, key, value, kind)`; duplicates must not be
-/// among them (deduplication is checked elsewhere).
+/// [`assert_exactly_once_counted`], for callers that have no metric to compare with.
 pub fn assert_exactly_once(root: &Path, produced: &[(String, String, Vec<u8>, Kind)]) {
-    let raw: Vec<_> = ["user.attempts", "user.sessions", "ml.training"]
-        .iter()
-        .flat_map(|role| rows(root, &format!("raw/{role}")))
-        .collect();
-    let keys = super::lake::record_keys(&raw);
-    assert_eq!(keys.len(), raw.len(), "a raw record landed twice");
-    assert_eq!(raw.len(), produced.len(), "raw is missing records");
+    assert_exactly_once_counted(root, produced);
+}
 
-    let mut processed: HashMap<String, usize> = HashMap::new();
+/// The contract's accounting (section 3) for `produced`, given as `(role, key, value,
+/// kind)` with producer redeliveries among them as `Kind::Duplicate`: raw holds every
+/// produced record once, redeliveries included; processed holds each valid `event_id` once;
+/// quarantine holds exactly the invalid records. So raw = processed + quarantined +
+/// duplicate deliveries. Returns that duplicate count, asserted equal to the produced
+/// duplicates, for the caller to compare with the pipeline's metric.
+pub fn assert_exactly_once_counted(
+    root: &Path,
+    produced: &[(String, String, Vec<u8>, Kind)],
+) -> usize {
+    let raw = tier_rows(root, "raw");
+    let identities: HashSet<_> = raw
+        .iter()
+        .map(|(_, r)| (r.str("topic"), r.i64("partition"), r.i64("offset")))
+        .collect();
+    assert_eq!(identities.len(), raw.len(), "a raw record landed twice");
+    assert_same_values("raw", &raw, produced.iter());
+
+    let processed = processed_event_ids(root);
+    let valid = event_ids(produced, Kind::Valid);
+    assert_eq!(
+        processed, valid,
+        "processed event ids differ from the valid ones"
+    );
+    assert!(
+        event_ids(produced, Kind::Duplicate).is_subset(&valid),
+        "test input: a duplicate does not copy a valid record"
+    );
+
+    let quarantined = tier_rows(root, "quarantine");
+    let invalid = produced.iter().filter(|p| p.3 == Kind::Invalid);
+    assert_same_values("quarantine", &quarantined, invalid);
+
+    let duplicates = raw.len() - processed.len() - quarantined.len();
+    let produced_duplicates = produced.iter().filter(|p| p.3 == Kind::Duplicate).count();
+    assert_eq!(
+        duplicates, produced_duplicates,
+        "raw records neither processed nor quarantined should be the redeliveries"
+    );
+    duplicates
+}
+
+/// Rows of every topic's dataset in `tier`, with the role whose folder they came from.
+fn tier_rows(root: &Path, tier: &str) -> Vec<(&'static str, Row)> {
+    ["user.attempts", "user.sessions", "ml.training"]
+        .into_iter()
+        .flat_map(|role| {
+            rows(root, &format!("{tier}/{role}"))
+                .into_iter()
+                .map(move |r| (role, r))
+        })
+        .collect()
+}
+
+/// Event ids of the processed datasets, asserting none landed twice.
+fn processed_event_ids(root: &Path) -> HashSet<String> {
+    let mut ids = HashSet::new();
     for dataset in ["user_attempts", "user_sessions", "ml_training"] {
         for row in rows(root, &format!("processed/{dataset}")) {
-            *processed
-                .entry(row.str("event_id").to_string())
-                .or_default() += 1;
+            let id = row.str("event_id").to_string();
+            assert!(ids.insert(id.clone()), "event {id} was processed twice");
         }
     }
-    let valid: HashSet<String> = produced
-        .iter()
-        .filter(|p| matches!(p.3, Kind::Valid))
-        .map(|p| {
-            serde_json::from_slice::<serde_json::Value>(&p.2).unwrap()["event_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert!(
-        processed.values().all(|n| *n == 1),
-        "a processed event landed twice"
-    );
-    assert_eq!(processed.keys().cloned().collect::<HashSet<_>>(), valid);
+    ids
+}
 
-    let quarantined: usize = ["user.attempts", "user.sessions", "ml.training"]
+fn event_ids(produced: &[(String, String, Vec<u8>, Kind)], kind: Kind) -> HashSet<String> {
+    produced
         .iter()
-        .map(|role| rows(root, &format!("quarantine/{role}")).len())
-        .sum();
-    assert_eq!(
-        quarantined,
-        produced
-            .iter()
-            .filter(|p| matches!(p.3, Kind::Invalid))
-            .count()
+        .filter(|p| p.3 == kind)
+        .map(|p| {
+            let event: serde_json::Value = serde_json::from_slice(&p.2).unwrap();
+            event["event_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// `landed` holds exactly the values of `records`, as many times each, under their roles.
+/// Values compare as lossy UTF-8 because that is how the row reader shows binary columns.
+fn assert_same_values<'a>(
+    tier: &str,
+    landed: &[(&str, Row)],
+    records: impl Iterator<Item = &'a (String, String, Vec<u8>, Kind)>,
+) {
+    let mut balance: HashMap<(String, String), i64> = HashMap::new();
+    for (role, _, value, _) in records {
+        let value = String::from_utf8_lossy(value).into_owned();
+        *balance.entry((role.clone(), value)).or_default() += 1;
+    }
+    for (role, row) in landed {
+        let value = row
+            .values
+            .get("value")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        *balance.entry((role.to_string(), value)).or_default() -= 1;
+    }
+    balance.retain(|_, n| *n != 0);
+    let sample: Vec<_> = balance.iter().take(5).collect();
+    assert!(
+        balance.is_empty(),
+        "{tier}: {} (role, value) pairs land the wrong number of times \
+         (count = produced - landed), e.g. {sample:?}",
+        balance.len()
     );
 }

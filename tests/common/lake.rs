@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Map, Value};
 
@@ -47,6 +48,31 @@ impl Row {
     pub fn is_null(&self, column: &str) -> bool {
         self.values.get(column).is_none_or(Value::is_null)
     }
+    /// A Date32 column. Rows keep dates as the ISO text the arrow formatter prints (what
+    /// existing callers see); days since the epoch are accepted too.
+    pub fn date(&self, column: &str) -> NaiveDate {
+        match self.values.get(column) {
+            Some(Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .unwrap_or_else(|e| panic!("{column} = {s:?} is not a date: {e}")),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .and_then(|days| NaiveDate::from_epoch_days(i32::try_from(days).ok()?))
+                .unwrap_or_else(|| panic!("{column} = {n} is not a day number")),
+            other => panic!("{column} is not a date: {other:?}"),
+        }
+    }
+    /// The day the hive `year=/month=/day=` segments of the row's path name.
+    pub fn hive_date(&self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, self.day).unwrap_or_else(|| {
+            panic!(
+                "{} has no valid hive date: {}-{}-{}",
+                self.file.display(),
+                self.year,
+                self.month,
+                self.day
+            )
+        })
+    }
 }
 
 /// All `*.parquet` files under `root/dataset`, sorted.
@@ -78,6 +104,14 @@ fn hive_value(path: &Path, key: &str) -> i64 {
                 .map(|v| v.parse().expect("numeric hive value"))
         })
         .unwrap_or_else(|| panic!("{} has no {key}= segment", path.display()))
+}
+
+/// The Arrow schema a file declares, even when it holds no rows.
+pub fn schema(path: &Path) -> SchemaRef {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .schema()
+        .clone()
 }
 
 pub fn read_file(path: &Path) -> Vec<RecordBatch> {

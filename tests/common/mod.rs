@@ -4,9 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod aggregates;
 pub mod checks;
 pub mod events;
+pub mod http;
 pub mod lake;
+pub mod process;
 pub mod tansu;
 
 use std::collections::HashMap;
@@ -179,14 +182,14 @@ pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -
 /// Produced records with what they are: `(role, key, value, kind)`.
 pub type Produced = Vec<(String, String, Vec<u8>, Kind)>;
 
-/// `n` generated contract events without duplicate deliveries (the accounting checks of
-/// [`checks::assert_exactly_once`] need each valid event to be sent once).
+/// `n` generated contract events, about 1% invalid and 2% redeliveries of earlier valid
+/// events (marked [`Kind::Duplicate`]).
 pub fn generate(seed: u64, users: usize, days: u32, n: usize) -> Produced {
     let config = GeneratorConfig {
         seed,
         users,
         days,
-        duplicate_ratio: 0.0,
+        duplicate_ratio: 0.02,
         ..Default::default()
     };
     Generator::new(config)
@@ -211,6 +214,12 @@ pub fn mock_with_topics(prefix: &str, partitions: i32) -> (MockKafka, Topics) {
         kafka.create_topic(name, partitions).unwrap();
     }
     (kafka, topics)
+}
+
+/// Points an instance's environment at a state directory of its own.
+pub fn with_state_dir(mut env: HashMap<String, String>, dir: &Path) -> HashMap<String, String> {
+    env.insert("LAKESTREAM_STATE_DIR".into(), dir.display().to_string());
+    env
 }
 
 /// Settings of a fresh instance in a group of its own.

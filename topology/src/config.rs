@@ -1,5 +1,6 @@
 //! Settings of the stream runtime, already validated by the binary's configuration layer.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,22 @@ pub struct RuntimeConfig {
     /// Ask librdkafka for end-of-partition events. Always on in lakestream; tests turn it
     /// off to show that `--exit-at-end` also works from the consumer's positions alone.
     pub partition_eof_events: bool,
+    /// Local RocksDB databases, one per partition task.
+    pub state_dir: PathBuf,
+    /// State snapshots kept in the lake per partition (the newest is the manifest's).
+    pub snapshots_kept: u64,
+    /// Published snapshots between two cleanups of older ones.
+    pub snapshot_cleanup_every: u32,
+    /// Who this instance is, written to the lake for each partition it owns so that an
+    /// interactive query can be pointed at the owner.
+    pub instance: Instance,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Instance {
+    pub id: String,
+    /// Base URL of this instance's HTTP server, when it serves one.
+    pub http_url: Option<String>,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +54,10 @@ impl Default for RuntimeConfig {
             revoke_timeout: Duration::from_secs(30),
             tick: Duration::from_secs(1),
             partition_eof_events: true,
+            state_dir: PathBuf::from("./lakestream-state"),
+            snapshots_kept: 2,
+            snapshot_cleanup_every: 16,
+            instance: Instance::default(),
         }
     }
 }

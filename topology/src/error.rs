@@ -30,6 +30,8 @@ pub enum RuntimeError {
     NotCoPartitioned { detail: String },
     #[error("topic `{topic}` does not exist on the cluster ({detail})")]
     MissingTopic { topic: String, detail: String },
+    #[error("state of partition {partition}: {reason}")]
+    State { partition: i32, reason: String },
     #[error("{0}")]
     Timeout(String),
     #[error("{0}")]

@@ -11,6 +11,11 @@ pub mod points {
     pub const AFTER_FILE_WRITE: &str = "after-file-write";
     /// Between two data files of one flush.
     pub const BETWEEN_FILES: &str = "between-files";
+    /// State changes are in the local database and derived files are rewritten; no
+    /// snapshot holds them yet.
+    pub const BEFORE_SNAPSHOT: &str = "before-snapshot";
+    /// The snapshot is uploaded (and is the newest); the manifest does not name it yet.
+    pub const AFTER_SNAPSHOT: &str = "after-snapshot";
     /// The manifest says durable; the Kafka commit has not been sent.
     pub const BEFORE_COMMIT: &str = "before-commit";
     /// The Kafka commit request is in flight.

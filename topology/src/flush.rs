@@ -2,13 +2,17 @@
 //!
 //! 1. write-ahead: the manifest lists the files about to be written (`pending`);
 //! 2. the data files and their sidecars are written;
-//! 3. the manifest records the flushed hours as durable, the new safe offsets, and clears
-//!    `pending`;
-//! 4. the offsets are committed to Kafka.
+//! 3. the flushed hours' state changes are written to the local database in one batch,
+//!    derived files of the days they touch are rewritten, and a snapshot of the database is
+//!    uploaded;
+//! 4. the manifest records the flushed hours as durable, the new safe offsets and the
+//!    snapshot, and clears `pending`;
+//! 5. the offsets are committed to Kafka.
 //!
-//! A crash before 3 leaves files that the next owner deletes (their records are replayed);
-//! a crash after 3 leaves a Kafka offset behind the manifest, and replay skips what the
-//! manifest says is durable. Either way each record lands once.
+//! A crash before 4 leaves files that the next owner deletes and state it does not load
+//! (their records are replayed); a crash after 4 leaves a Kafka offset behind the manifest,
+//! and replay skips what the manifest says is durable. Either way each record lands once
+//! and counts once in state.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +21,10 @@ use tracing::{debug, error, info, warn};
 use crate::error::Result;
 use crate::failpoint::{self, points};
 use crate::manifest::Manifest;
+use crate::owner;
 use crate::processor::Processor;
 use crate::sink::{self, FileKey, FileMeta};
+use crate::state::TaskState;
 use crate::task::PartitionTask;
 use crate::window::HOUR_MS;
 
@@ -65,6 +71,27 @@ impl<P: Processor> PartitionTask<P> {
             }
         }
         self.windows.restore_max_event(manifest.max_event_time_ms);
+        if self.state.is_none() {
+            let cfg = &self.ctx.config;
+            let (state, restored) = TaskState::open(
+                store.as_ref(),
+                &cfg.state_dir,
+                self.partition,
+                self.processor.stores(),
+                manifest.state,
+                &self.ctx.metrics,
+            )
+            .await?;
+            self.ctx
+                .metrics
+                .state_restores
+                .with_label_values(&[restored.as_str()])
+                .inc();
+            self.processor.attach(state.db.clone());
+            self.ctx.live.insert(self.partition, state.db.clone());
+            self.state = Some(state);
+        }
+        owner::announce(store.as_ref(), self.partition, &self.ctx.config.instance).await?;
         info!(offsets = ?manifest.offsets, generation = manifest.generation, "partition recovered");
         self.manifest = manifest;
         Ok(())
@@ -104,8 +131,20 @@ impl<P: Processor> PartitionTask<P> {
                 failpoint::hit(points::BETWEEN_FILES);
             }
         }
+        self.stage_state(hours)?;
+        self.write_derived().await?;
+        failpoint::hit(points::BEFORE_SNAPSHOT);
+        let state = self.publish_state().await?;
+        failpoint::hit(points::AFTER_SNAPSHOT);
         self.record_durable(hours);
+        if let Some(state) = state {
+            self.manifest.state = Some(state);
+        }
         self.manifest.save(self.ctx.store.as_ref()).await?;
+        if let Some(state) = self.state.as_mut() {
+            state.unpublished = None;
+            state.dirty_days.clear();
+        }
         self.ctx
             .metrics
             .flush_seconds
@@ -126,6 +165,7 @@ impl<P: Processor> PartitionTask<P> {
         }
         failpoint::hit(points::BEFORE_COMMIT);
         self.commit().await;
+        self.cleanup_snapshots().await;
         Ok(())
     }
 
@@ -167,12 +207,7 @@ impl<P: Processor> PartitionTask<P> {
             })?;
         let props = sink::writer_properties(dataset, self.ctx.config.row_group_rows);
         let bytes = sink::write_parquet(self.ctx.store.clone(), &paths.data, &batch, props).await?;
-        let schema = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().to_string()))
-            .collect();
+        let schema = schema_of(&batch);
         let hour = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(key.hour_ms)
             .expect("hour in range");
         let meta = FileMeta {
@@ -191,14 +226,9 @@ impl<P: Processor> PartitionTask<P> {
             flush_reason: reason,
         };
         sink::write_meta(self.ctx.store.as_ref(), &paths.meta, &meta).await?;
-        let m = &self.ctx.metrics;
-        m.rows_written
-            .with_label_values(&[&dataset.path])
-            .inc_by(batch.num_rows() as u64);
-        m.files_written.with_label_values(&[&dataset.path]).inc();
-        m.bytes_written
-            .with_label_values(&[&dataset.path])
-            .inc_by(bytes);
+        self.ctx
+            .metrics
+            .count_file(&dataset.path, batch.num_rows(), bytes);
         Ok(())
     }
 
@@ -275,4 +305,13 @@ impl<P: Processor> PartitionTask<P> {
             }
         }
     }
+}
+
+pub(crate) fn schema_of(batch: &arrow::record_batch::RecordBatch) -> Vec<(String, String)> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect()
 }

@@ -8,8 +8,9 @@
 //! - [`source`]: the task's input, partition `p` of every topic split off the main queue.
 //! - [`task`]: the per-partition loop; hands each [`record`] to the domain's
 //!   [`processor`] and buffers the rows in event-time [`window`]s.
-//! - [`flush`]: writes closed windows through the [`sink`] (Parquet on object_store), records
-//!   them in the partition's [`manifest`], then commits offsets ([`commit`]).
+//! - [`flush`]: writes closed windows through the [`sink`] (Parquet on object_store), applies
+//!   their state changes to the partition's [`state`] database and uploads a snapshot,
+//!   records all of it in the partition's [`manifest`], then commits offsets ([`commit`]).
 //! - [`budget`] bounds the memory of all open windows; [`failpoint`] injects crashes for
 //!   tests; [`metrics`] and [`config`] are what they say.
 //!
@@ -21,20 +22,24 @@ pub mod config;
 pub mod error;
 pub mod failpoint;
 mod flush;
+mod flush_state;
 pub mod group;
 pub mod manifest;
 pub mod metrics;
 pub mod mock;
+pub mod owner;
 pub mod processor;
 pub mod record;
 pub mod runtime;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod task;
 pub mod window;
 
-pub use config::RuntimeConfig;
+pub use config::{Instance, RuntimeConfig};
 pub use error::{Result, RuntimeError};
-pub use processor::{Dataset, Processor, ProcessorFactory, Routed};
+pub use processor::{Dataset, DerivedFile, Parsed, Processor, ProcessorFactory, RouteContext};
 pub use record::SourceRecord;
 pub use runtime::{run, RunControl};
+pub use state::LiveStores;

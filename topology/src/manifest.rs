@@ -8,9 +8,11 @@
 //!   a second time. Marks at or below `offsets` say nothing new and are pruned.
 //! * `pending`: write-ahead list of the files a flush is about to write. A restart deletes
 //!   whatever of them exists, because their records will be replayed and written again.
+//! * `state`: the state snapshot holding exactly the effects of the durable records.
 
 use std::collections::BTreeMap;
 
+use lakestream_state::Applied;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,28 @@ pub struct Manifest {
     pub durable_marks: BTreeMap<String, BTreeMap<i64, i64>>,
     pub max_event_time_ms: Option<i64>,
     pub pending: Vec<String>,
+    /// Absent until the partition's state first changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateRef>,
+}
+
+/// Which state belongs to this manifest: the batch last applied and the snapshot in the
+/// object store that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRef {
+    pub seq: u64,
+    pub token: u64,
+    pub snapshot: u64,
+}
+
+impl StateRef {
+    pub fn applied(&self) -> Applied {
+        Applied {
+            seq: self.seq,
+            token: self.token,
+        }
+    }
 }
 
 pub fn path(partition: i32) -> Path {

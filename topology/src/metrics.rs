@@ -23,6 +23,21 @@ pub struct RuntimeMetrics {
     pub buffered_bytes: IntGauge,
     pub rebalances: IntCounterVec,
     pub assigned_partitions: IntGauge,
+    pub state_restores: IntCounterVec,
+    pub state_restore_seconds: Histogram,
+    pub state_restore_bytes: IntCounter,
+    pub state_snapshot_seconds: Histogram,
+    pub state_snapshot_bytes: IntCounter,
+    pub state_store_bytes: IntGaugeVec,
+    pub state_failures: IntCounter,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -44,6 +59,17 @@ fn histogram(registry: &Registry, name: &str, help: &str) -> Histogram {
 }
 
 impl RuntimeMetrics {
+    /// One file written to `dataset`.
+    pub fn count_file(&self, dataset: &str, rows: usize, bytes: u64) {
+        self.rows_written
+            .with_label_values(&[dataset])
+            .inc_by(rows as u64);
+        self.files_written.with_label_values(&[dataset]).inc();
+        self.bytes_written
+            .with_label_values(&[dataset])
+            .inc_by(bytes);
+    }
+
     pub fn new(registry: &Registry) -> Self {
         let commit_failures = IntCounter::new(
             "lakestream_commit_failures_total",
@@ -151,6 +177,51 @@ impl RuntimeMetrics {
                 &["kind"],
             ),
             assigned_partitions,
+            state_restores: counter_vec(
+                registry,
+                "lakestream_state_restores_total",
+                "Partition state openings by source: empty, local (current copy), snapshot",
+                &["source"],
+            ),
+            state_restore_seconds: histogram(
+                registry,
+                "lakestream_state_restore_duration_seconds",
+                "Time to download and open a partition's state snapshot",
+            ),
+            state_restore_bytes: counter(
+                registry,
+                "lakestream_state_restore_bytes_total",
+                "Bytes of state snapshots downloaded",
+            ),
+            state_snapshot_seconds: histogram(
+                registry,
+                "lakestream_state_snapshot_duration_seconds",
+                "Time to checkpoint and upload a partition's state",
+            ),
+            state_snapshot_bytes: counter(
+                registry,
+                "lakestream_state_snapshot_bytes_total",
+                "Bytes of state uploaded (new table files and per-snapshot files)",
+            ),
+            state_store_bytes: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "lakestream_state_store_bytes",
+                        "Size of a partition's state store (table files and memtables)",
+                    ),
+                    &["partition"],
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("metric registered once");
+                g
+            },
+            state_failures: counter(
+                registry,
+                "lakestream_state_failures_total",
+                "State store reads that failed and were retried",
+            ),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::group::{GroupConsumer, GroupContext};
 use crate::metrics::RuntimeMetrics;
 use crate::processor::ProcessorFactory;
 use crate::record::SourceRecord;
+use crate::state::LiveStores;
 use crate::task::TaskContext;
 use futures::future::BoxFuture;
 
@@ -115,6 +116,7 @@ pub async fn run<F: ProcessorFactory>(
     config: RuntimeConfig,
     factory: F,
     metrics: RuntimeMetrics,
+    live: Arc<LiveStores>,
     control: RunControl,
 ) -> Result<()> {
     let config = Arc::new(config);
@@ -130,6 +132,7 @@ pub async fn run<F: ProcessorFactory>(
         budget,
         committer: Arc::new(LateCommitter(committer_slot.clone())),
         clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+        live: live.clone(),
     });
     let context = GroupContext::new(tokio::runtime::Handle::current(), factory, task_ctx);
     let consumer: Arc<GroupConsumer<F>> = Arc::new(
@@ -154,6 +157,7 @@ pub async fn run<F: ProcessorFactory>(
         .await
         .expect("metadata thread")?
     };
+    live.set_partition_count(partitions);
     info!(topics = ?config.topics, partitions, "topics are co-partitioned; joining the group");
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer

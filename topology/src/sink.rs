@@ -66,6 +66,44 @@ pub fn file_paths(dataset: &Dataset, key: &FileKey) -> FilePaths {
     }
 }
 
+/// `<dataset>/year=Y/month=M/day=D/part-<YYYYMMDD>-p<partition>.parquet`: the one file of a
+/// derived dataset per partition and day, replaced whole when the day changes.
+pub fn derived_paths(dataset: &Dataset, day_ms: i64, partition: i32) -> FilePaths {
+    let day = DateTime::<Utc>::from_timestamp_millis(day_ms).expect("day in range");
+    let dir = format!(
+        "{}/year={}/month={}/day={}",
+        dataset.path,
+        day.year(),
+        day.month(),
+        day.day()
+    );
+    let stem = format!(
+        "part-{:04}{:02}{:02}-p{:04}",
+        day.year(),
+        day.month(),
+        day.day(),
+        partition
+    );
+    FilePaths {
+        data: Path::from(format!("{dir}/{stem}.parquet")),
+        meta: Path::from(format!("{dir}/_{stem}.meta.json")),
+    }
+}
+
+/// Processing metadata stored beside a derived file.
+#[derive(Debug, Serialize)]
+pub struct DerivedMeta<'a> {
+    pub dataset: &'a str,
+    pub partition: i32,
+    pub day: String,
+    pub rows: usize,
+    pub bytes: u64,
+    pub schema: Vec<(String, String)>,
+    pub writer: &'static str,
+    /// The state batch the rows were read after.
+    pub state_seq: u64,
+}
+
 /// Processing metadata stored beside each data file.
 #[derive(Debug, Serialize)]
 pub struct FileMeta<'a> {
@@ -115,7 +153,7 @@ pub async fn write_parquet(
     Ok(writer.bytes_written() as u64)
 }
 
-pub async fn write_meta(store: &dyn ObjectStore, path: &Path, meta: &FileMeta<'_>) -> Result<()> {
+pub async fn write_meta(store: &dyn ObjectStore, path: &Path, meta: &impl Serialize) -> Result<()> {
     let body = serde_json::to_vec_pretty(meta).expect("metadata serializes");
     store
         .put(path, PutPayload::from(body))
@@ -176,6 +214,11 @@ mod tests {
         assert_eq!(
             paths.meta.as_ref(),
             "processed/things/year=2025/month=11/day=27/_part-2025112710-p0007-o12-40.meta.json"
+        );
+        let day = derived_paths(&dataset(), 1_764_201_600_000, 7);
+        assert_eq!(
+            day.data.as_ref(),
+            "processed/things/year=2025/month=11/day=27/part-20251127-p0007.parquet"
         );
     }
 

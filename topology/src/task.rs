@@ -2,8 +2,10 @@
 //! manifest and its processor. One `select!` loop: control messages first (revoke and
 //! shutdown must not wait behind a backlog), then records, then the wall-clock tick.
 //!
-//! Record path: source -> [`Processor::process`] -> replay filter (manifest) -> window ->
-//! flush (see `flush.rs`) -> manifest -> Kafka commit.
+//! Record path: source -> [`Processor::parse`] (event time) -> replay filter (manifest:
+//! records the lake already holds stop here) -> [`Processor::route`] (rows; state changes
+//! stay pending) -> window -> flush (see `flush.rs`: files, state, snapshot) -> manifest ->
+//! Kafka commit.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,9 +21,10 @@ use crate::commit::OffsetCommitter;
 use crate::config::RuntimeConfig;
 use crate::manifest::Manifest;
 use crate::metrics::RuntimeMetrics;
-use crate::processor::{Dataset, Processor};
+use crate::processor::{Dataset, Parsed, Processor, RouteContext};
 use crate::record::SourceRecord;
 use crate::source::SourceEvent;
+use crate::state::{LiveStores, TaskState};
 use crate::window::{hour_start, Windows, HOUR_MS};
 
 /// Records between two budget checks: often enough to react within a fraction of the
@@ -40,6 +43,8 @@ pub struct TaskContext {
     pub committer: Arc<dyn OffsetCommitter>,
     /// Wall clock in epoch milliseconds; injected so tests can move time.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// State databases served to interactive queries.
+    pub live: Arc<LiveStores>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +79,8 @@ pub struct PartitionTask<P: Processor> {
     pub(crate) datasets: Arc<Vec<Dataset>>,
     pub(crate) windows: Windows<P::Row>,
     pub(crate) manifest: Manifest,
+    /// Opened by `recover`, before the first record.
+    pub(crate) state: Option<TaskState>,
     /// Topics owned by this task, by global topic index; `None` for topics it does not own.
     pub(crate) topic_names: Vec<Option<String>>,
     pub(crate) next_offset: Vec<Option<i64>>,
@@ -116,6 +123,7 @@ impl<P: Processor> PartitionTask<P> {
                 all.len(),
             ),
             manifest: Manifest::new(partition),
+            state: None,
             next_offset: vec![None; all.len()],
             replay_horizon: vec![0; all.len()],
             committed: vec![None; all.len()],
@@ -182,14 +190,17 @@ impl<P: Processor> PartitionTask<P> {
             self.at_end[t] = false;
             self.end_tx.send_replace(false);
         }
-        let routed = self.processor.process(&record);
+        let parsed = self.processor.parse(&record);
+        let route_ctx = RouteContext {
+            watermark_ms: self.windows.watermark_ms(),
+        };
         let before = self.windows.max_event_ms();
-        if routed.advances_watermark {
-            self.windows.observe(routed.event_time_ms);
+        if parsed.advances_watermark {
+            self.windows.observe(parsed.event_time_ms);
         }
         self.next_offset[t] =
             Some(self.next_offset[t].map_or(record.offset + 1, |n| n.max(record.offset + 1)));
-        let hour = hour_start(routed.event_time_ms);
+        let hour = hour_start(parsed.event_time_ms);
         if record.offset < self.replay_horizon[t] {
             let topic = self.topic_names[t].as_deref().unwrap_or_default();
             if self.manifest.is_durable(topic, hour, record.offset) {
@@ -204,7 +215,7 @@ impl<P: Processor> PartitionTask<P> {
         {
             self.late[t].inc();
         }
-        for (dataset, row) in routed.rows {
+        for (dataset, row) in self.route(&record, parsed, route_ctx).await {
             let bytes = P::row_bytes(&row);
             self.windows
                 .add(hour, t, record.offset, dataset, row, bytes);
@@ -212,6 +223,32 @@ impl<P: Processor> PartitionTask<P> {
         if self.windows.max_event_ms() != before && self.windows.regular_close_due() {
             let hours = self.windows.due_hours();
             self.flush_until_done(hours, "watermark").await;
+        }
+    }
+
+    /// Routes one record, retrying while the state store fails: the record must not be
+    /// skipped, and consumption pauses meanwhile.
+    async fn route(
+        &mut self,
+        record: &SourceRecord,
+        mut parsed: Parsed<P::Parsed>,
+        ctx: RouteContext,
+    ) -> Vec<(usize, P::Row)> {
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            match self.processor.route(record, parsed, ctx) {
+                Ok(rows) => return rows,
+                Err(error) => {
+                    self.ctx.metrics.state_failures.inc();
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "state store failed; retrying the record"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+                    parsed = self.processor.parse(record);
+                }
+            }
         }
     }
 
@@ -318,6 +355,9 @@ impl<P: Processor> PartitionTask<P> {
         );
         self.flush_until_done(hours, reason.as_str()).await;
         self.ctx.budget.forget(self.partition);
+        // The next owner (maybe this process again) reopens the database; release it.
+        self.ctx.live.remove(self.partition);
+        self.state = None;
         self.ctx
             .metrics
             .open_windows

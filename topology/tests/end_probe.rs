@@ -9,10 +9,12 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, BinaryArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use lakestream_state::{PartitionDb, StateBatch};
 use lakestream_topology::metrics::RuntimeMetrics;
 use lakestream_topology::mock::MockKafka;
 use lakestream_topology::{
-    Dataset, Processor, ProcessorFactory, Routed, RunControl, RuntimeConfig, SourceRecord,
+    Dataset, DerivedFile, LiveStores, Parsed, Processor, ProcessorFactory, RouteContext,
+    RunControl, RuntimeConfig, SourceRecord,
 };
 use object_store::local::LocalFileSystem;
 use rdkafka::config::ClientConfig;
@@ -22,18 +24,46 @@ use tokio_util::sync::CancellationToken;
 /// Writes each record's value to one dataset, in the hour of its Kafka timestamp.
 struct Values(Arc<Vec<Dataset>>);
 
+/// Keeps no state.
 impl Processor for Values {
     type Row = Vec<u8>;
+    type Parsed = ();
     fn datasets(&self) -> Arc<Vec<Dataset>> {
         self.0.clone()
     }
-    fn process(&mut self, record: &SourceRecord) -> Routed<Vec<u8>> {
-        let value = record.value.as_deref().unwrap_or_default().to_vec();
-        Routed {
+    fn stores(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn attach(&mut self, _: Arc<PartitionDb>) {}
+    fn parse(&self, record: &SourceRecord) -> Parsed<()> {
+        Parsed {
             event_time_ms: record.timestamp_ms.unwrap_or(0),
             advances_watermark: true,
-            rows: vec![(0, value)],
+            value: (),
         }
+    }
+    fn route(
+        &mut self,
+        record: &SourceRecord,
+        _: Parsed<()>,
+        _: RouteContext,
+    ) -> anyhow::Result<Vec<(usize, Vec<u8>)>> {
+        Ok(vec![(
+            0,
+            record.value.as_deref().unwrap_or_default().to_vec(),
+        )])
+    }
+    fn stage(
+        &mut self,
+        _: &[i64],
+        _: Option<i64>,
+        _: &mut StateBatch<'_>,
+    ) -> anyhow::Result<Vec<i64>> {
+        Ok(Vec::new())
+    }
+    fn forget(&mut self, _: &[i64]) {}
+    fn derived(&self, _: &[i64]) -> anyhow::Result<Vec<DerivedFile<Vec<u8>>>> {
+        Ok(Vec::new())
     }
     fn row_bytes(row: &Vec<u8>) -> usize {
         row.len()
@@ -89,11 +119,13 @@ async fn exit_at_end_works_without_end_of_partition_events() {
         .set("bootstrap.servers", kafka.bootstrap_servers())
         .set("group.id", "probe")
         .set("session.timeout.ms", "6000");
+    let state = tempfile::tempdir().unwrap();
     // The second run consumes nothing: its position comes from the manifest alone.
     for _ in 0..2 {
         let config = RuntimeConfig {
             topics: vec!["probe.values".into()],
             partition_eof_events: false,
+            state_dir: state.path().to_path_buf(),
             ..RuntimeConfig::default()
         };
         let (_tx, exit_at_end) = tokio::sync::watch::channel(true);
@@ -107,6 +139,7 @@ async fn exit_at_end_works_without_end_of_partition_events() {
             config,
             Factory(datasets.clone()),
             RuntimeMetrics::new(&prometheus::Registry::new()),
+            Arc::new(LiveStores::default()),
             control,
         );
         tokio::time::timeout(Duration::from_secs(60), run)

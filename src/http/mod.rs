@@ -1,26 +1,37 @@
-//! The HTTP surface (axum): Prometheus metrics and health probes.
+//! The HTTP surface (axum): Prometheus metrics, health probes, and interactive queries of
+//! the live state ([`query`]).
+
+mod query;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use lakestream_topology::LiveStores;
+use object_store::ObjectStore;
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+/// What the handlers read: metrics, the state this instance serves, and the lake (where
+/// partition owners announce themselves).
 #[derive(Clone)]
-struct AppState {
-    registry: Registry,
+pub struct AppState {
+    pub registry: Registry,
+    pub live: Arc<LiveStores>,
+    pub store: Arc<dyn ObjectStore>,
 }
 
-pub fn router(registry: Registry) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .with_state(AppState { registry })
+        .route("/state/users/{user_id}/daily/{date}", get(query::daily))
+        .with_state(state)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -44,7 +55,7 @@ async fn healthz() -> impl IntoResponse {
 /// Binds `addr` (failing fast if it is taken) and serves until `stop` is cancelled.
 pub async fn serve(
     addr: SocketAddr,
-    registry: Registry,
+    state: AppState,
     stop: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -52,7 +63,7 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (LAKESTREAM_HTTP_ADDR): {e}"))?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        let app = router(registry);
+        let app = router(state);
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
