@@ -107,7 +107,10 @@ fn the_owner_answers_and_the_other_instance_points_to_it() {
         .collect();
     for (user, partition) in &partition_of {
         assert_eq!(
-            i64::from(lakestream_topology::owner::partition_for_key(user.as_bytes(), 2)),
+            i64::from(lakestream_topology::owner::partition_for_key(
+                user.as_bytes(),
+                2
+            )),
             *partition,
             "lakestream's partitioner disagrees with the producer's for {user}"
         );

@@ -94,6 +94,8 @@ pub struct PartitionTask<P: Processor> {
     records_since_budget_check: usize,
     consumed: Vec<IntCounter>,
     replayed: Vec<IntCounter>,
+    /// Durable records skipped since the last report, per topic.
+    replay_skipped: Vec<u64>,
     late: Vec<IntCounter>,
 }
 
@@ -135,6 +137,7 @@ impl<P: Processor> PartitionTask<P> {
             records_since_budget_check: 0,
             consumed: counter(&m.records_consumed),
             replayed: counter(&m.records_replayed_durable),
+            replay_skipped: vec![0; all.len()],
             late: counter(&m.late_records),
             end_tx,
             topic_names,
@@ -205,8 +208,16 @@ impl<P: Processor> PartitionTask<P> {
             let topic = self.topic_names[t].as_deref().unwrap_or_default();
             if self.manifest.is_durable(topic, hour, record.offset) {
                 self.replayed[t].inc();
+                self.replay_skipped[t] += 1;
                 return;
             }
+        } else if self.replay_skipped[t] > 0 {
+            info!(
+                topic = self.topic_names[t].as_deref().unwrap_or_default(),
+                skipped = self.replay_skipped[t],
+                "replay caught up with the lake: records it already held were skipped"
+            );
+            self.replay_skipped[t] = 0;
         }
         if self
             .windows
