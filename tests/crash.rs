@@ -204,10 +204,27 @@ fn sigterm_flushes_open_windows_and_exits_zero() {
     );
     let mut child = fixture.spawn(None, false);
     child.wait_until_assigned();
-    // Far more than consuming 2000 records takes; the windows stay open (no exit-at-end).
-    std::thread::sleep(Duration::from_secs(3));
+    // Everything consumed, windows still open (no exit-at-end): the terminate must flush.
+    let addr = child.http_addr();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while consumed(&addr) < 2000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "2000 records not consumed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     child.terminate();
     let status = child.wait(Duration::from_secs(60));
     assert!(status.success(), "SIGTERM should end in exit 0: {status:?}");
     fixture.assert_exactly_once();
+}
+
+/// `lakestream_records_consumed_total`, summed over topics, from the instance's /metrics.
+fn consumed(addr: &str) -> u64 {
+    let (_, body) = common::http::get(addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with("lakestream_records_consumed_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
