@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::Settings;
-use crate::domain::ResponseTimeThresholds;
 use crate::lake;
 use crate::pipeline::{DomainMetrics, LearningFactory, StateRules};
+use crate::quality::QualityMetrics;
 
 /// Options of one run that do not belong in the settings file.
 pub struct RunOptions {
@@ -71,7 +71,9 @@ pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> 
     let runtime_metrics = RuntimeMetrics::new(&registry);
     let factory = LearningFactory {
         topic_names: Arc::new(settings.topic_names()),
-        thresholds: ResponseTimeThresholds::default(),
+        thresholds: settings.response_time_thresholds(),
+        quality: settings.quality_rules(),
+        quality_metrics: QualityMetrics::new(&registry),
         rules: StateRules {
             dedup_horizon: settings.state.dedup_horizon,
             allowed_lateness: settings.state.allowed_lateness,

@@ -29,6 +29,7 @@ pub struct Settings {
     pub lake: LakeSettings,
     pub windows: WindowSettings,
     pub state: StateSettings,
+    pub quality: QualitySettings,
     /// Local state stores (RocksDB) live here.
     pub state_dir: PathBuf,
     /// Address of the HTTP server (metrics, health).
@@ -109,6 +110,32 @@ pub struct StateSettings {
     pub snapshots_kept: u64,
 }
 
+/// Rules and thresholds of the data-quality checks (README, "Data quality").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualitySettings {
+    /// Upper bounds (exclusive) of the response-time categories `very_fast`, `fast`,
+    /// `normal` and `slow`; above the last is `very_slow`.
+    #[serde(with = "humantime_serde")]
+    pub very_fast_below: Duration,
+    #[serde(with = "humantime_serde")]
+    pub fast_below: Duration,
+    #[serde(with = "humantime_serde")]
+    pub normal_below: Duration,
+    #[serde(with = "humantime_serde")]
+    pub slow_below: Duration,
+    /// A valid record is timely when it reached Kafka within this long of its event time.
+    #[serde(with = "humantime_serde")]
+    pub timeliness: Duration,
+    /// Event time this far from the Kafka timestamp, either way, is skewed.
+    #[serde(with = "humantime_serde")]
+    pub skew: Duration,
+    /// Warning limits, as shares in [0, 1].
+    pub max_skewed_share: f64,
+    pub max_duplicate_share: f64,
+    pub max_null_share: f64,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -136,6 +163,17 @@ impl Default for Settings {
                 grace: Duration::from_secs(600),
                 idle_timeout: Duration::from_secs(60),
                 memory_budget_mib: 256,
+            },
+            quality: QualitySettings {
+                very_fast_below: Duration::from_secs(2),
+                fast_below: Duration::from_secs(5),
+                normal_below: Duration::from_secs(15),
+                slow_below: Duration::from_secs(30),
+                timeliness: Duration::from_secs(3600),
+                skew: Duration::from_secs(24 * 3600),
+                max_skewed_share: 0.01,
+                max_duplicate_share: 0.05,
+                max_null_share: 0.5,
             },
             state: StateSettings {
                 dedup_horizon: Duration::from_secs(7 * 86_400),
@@ -260,6 +298,55 @@ impl Settings {
         })
     }
 
+    /// The response-time categories as the domain reads them.
+    pub fn response_time_thresholds(&self) -> crate::domain::ResponseTimeThresholds {
+        let q = &self.quality;
+        crate::domain::ResponseTimeThresholds {
+            very_fast_below_ms: q.very_fast_below.as_millis() as i64,
+            fast_below_ms: q.fast_below.as_millis() as i64,
+            normal_below_ms: q.normal_below.as_millis() as i64,
+            slow_below_ms: q.slow_below.as_millis() as i64,
+        }
+    }
+
+    pub fn quality_rules(&self) -> crate::quality::QualityRules {
+        let q = &self.quality;
+        crate::quality::QualityRules {
+            timeliness: q.timeliness,
+            skew: q.skew,
+            max_skewed_share: q.max_skewed_share,
+            max_duplicate_share: q.max_duplicate_share,
+            max_null_share: q.max_null_share,
+        }
+    }
+
+    fn validate_quality(&self) -> Result<(), ConfigError> {
+        let q = &self.quality;
+        if !self.response_time_thresholds().is_ascending() {
+            return Err(ConfigError(format!(
+                "quality.very_fast_below < fast_below < normal_below < slow_below must hold, got {:?} {:?} {:?} {:?}",
+                q.very_fast_below, q.fast_below, q.normal_below, q.slow_below
+            )));
+        }
+        for (name, share) in [
+            ("quality.max_skewed_share", q.max_skewed_share),
+            ("quality.max_duplicate_share", q.max_duplicate_share),
+            ("quality.max_null_share", q.max_null_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(ConfigError(format!(
+                    "{name} is {share}; give a share between 0 and 1"
+                )));
+            }
+        }
+        if q.timeliness.is_zero() || q.skew.is_zero() {
+            return Err(ConfigError(
+                "quality.timeliness and quality.skew must be longer than 0s".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));
         if self.kafka.bootstrap_servers.trim().is_empty() {
@@ -313,6 +400,7 @@ impl Settings {
                 self.lake.row_group_rows
             ));
         }
+        self.validate_quality()?;
         if self.state.dedup_horizon < Duration::from_secs(3600) {
             return fail(format!(
                 "state.dedup_horizon is {:?}; redeliveries arrive within the same event hour at least, so use 1h or more",
@@ -433,6 +521,14 @@ mod tests {
             (
                 &[("LAKESTREAM_STATE__SNAPSHOTS_KEPT", "1")],
                 "state.snapshots_kept",
+            ),
+            (
+                &[("LAKESTREAM_QUALITY__FAST_BELOW", "1s")],
+                "quality.very_fast_below < fast_below",
+            ),
+            (
+                &[("LAKESTREAM_QUALITY__MAX_NULL_SHARE", "1.5")],
+                "quality.max_null_share",
             ),
         ];
         for (vars, expected) in cases {

@@ -98,6 +98,13 @@ impl Generator {
         }
     }
 
+    /// The simulated wall clock: the event time of the last valid record delivered. A
+    /// producer replaying the simulation uses it as the Kafka timestamp, as the platform's
+    /// producers stamp records when they publish them.
+    pub fn clock_ms(&self) -> i64 {
+        self.last_event_ms
+    }
+
     fn next_id(&mut self, prefix: &str) -> String {
         self.serial += 1;
         format!("{prefix}-{}-{}", self.seed, self.serial)

@@ -36,10 +36,15 @@ pub fn produce(bootstrap: &str, options: &DemoOptions) -> anyhow::Result<Produce
     });
     let mut produced = Produced::default();
     let started = Instant::now();
-    for (i, event) in generator.take(options.events).enumerate() {
+    let mut generator = generator;
+    for i in 0..options.events {
+        let event = generator.next().expect("the generator never ends");
+        // Stamped with the simulated time of publication, so the quality report's
+        // timeliness means what it would in production, even for a simulated past.
         let mut record = BaseRecord::to(event.topic.name())
             .key(&event.key)
-            .payload(&event.value);
+            .payload(&event.value)
+            .timestamp(generator.clock_ms());
         loop {
             match producer.send(record) {
                 Ok(()) => break,

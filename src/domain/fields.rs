@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::reject::Rejection;
+use super::reject::{RejectKind, Rejection};
 use super::value::{
     as_bool, as_float, as_int, as_int32, as_non_empty_string, as_object, as_string,
     as_string_array, as_timestamp, FloatRange, IntRange,
@@ -57,8 +57,12 @@ impl Fields {
         conv: impl FnOnce(Value) -> Result<T, String>,
     ) -> Result<T, Rejection> {
         match self.map.remove(key) {
-            None => Err(self.reject(key, "is required but missing")),
-            Some(Value::Null) => Err(self.reject(key, "is required but null")),
+            None => Err(self
+                .reject(key, "is required but missing")
+                .as_kind(RejectKind::Missing)),
+            Some(Value::Null) => Err(self
+                .reject(key, "is required but null")
+                .as_kind(RejectKind::Missing)),
             Some(v) => conv(v).map_err(|reason| self.reject(key, reason)),
         }
     }

@@ -23,7 +23,7 @@ pub use attempt::Attempt;
 pub use features::{
     derived_quality, utc_hour, Calendar, ResponseTimeCategory, ResponseTimeThresholds,
 };
-pub use reject::Rejection;
+pub use reject::{RejectKind, Rejection};
 pub use session::{Session, SessionType};
 pub use training::{Algorithm, ModelState, Training};
 

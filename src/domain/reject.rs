@@ -12,9 +12,42 @@ use serde_json::Value;
 /// the quarantine row that explains it.
 const ECHO_MAX_CHARS: usize = 64;
 
+/// Which kind of critical check failed; each counts against one quality dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectKind {
+    /// Not JSON, not an object, or no value at all (validity).
+    Malformed,
+    /// A required field missing or null (completeness).
+    Missing,
+    /// A field of the wrong type or out of its range (validity).
+    Invalid,
+    /// Fields that contradict each other, e.g. `ended_at` before `started_at`
+    /// (consistency).
+    Inconsistent,
+}
+
+impl RejectKind {
+    pub const ALL: [RejectKind; 4] = [
+        RejectKind::Malformed,
+        RejectKind::Missing,
+        RejectKind::Invalid,
+        RejectKind::Inconsistent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectKind::Malformed => "malformed",
+            RejectKind::Missing => "missing",
+            RejectKind::Invalid => "invalid",
+            RejectKind::Inconsistent => "inconsistent",
+        }
+    }
+}
+
 /// A record that failed a critical check of the contract (section 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    pub kind: RejectKind,
     /// Dotted path of the offending field (`algorithm_state.sm2.interval`);
     /// `None` when the record as a whole is unusable.
     pub field: Option<String>,
@@ -23,8 +56,10 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// A field of the wrong type or out of range.
     pub fn of_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
+            kind: RejectKind::Invalid,
             field: Some(field.into()),
             reason: reason.into(),
         }
@@ -32,9 +67,16 @@ impl Rejection {
 
     pub fn of_record(reason: impl Into<String>) -> Self {
         Self {
+            kind: RejectKind::Malformed,
             field: None,
             reason: reason.into(),
         }
+    }
+
+    /// The same rejection, classified as `kind`.
+    pub fn as_kind(mut self, kind: RejectKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

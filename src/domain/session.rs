@@ -5,7 +5,7 @@ use super::features::utc_hour;
 use super::fields::Fields;
 use serde_json::Value;
 
-use super::reject::{echo, Rejection};
+use super::reject::{echo, RejectKind, Rejection};
 use super::value::FloatRange;
 
 /// Reported accuracy may differ from the recomputed one by float noise only.
@@ -69,18 +69,22 @@ pub(crate) fn parse(mut f: Fields) -> Result<Session, Rejection> {
     let started_at_ms = f.timestamp("started_at")?;
     let ended_at_ms = f.timestamp("ended_at")?;
     if ended_at_ms < started_at_ms {
-        return Err(f.reject(
-            "ended_at",
-            format!("is {} ms before started_at", started_at_ms - ended_at_ms),
-        ));
+        return Err(f
+            .reject(
+                "ended_at",
+                format!("is {} ms before started_at", started_at_ms - ended_at_ms),
+            )
+            .as_kind(RejectKind::Inconsistent));
     }
     let items_attempted = f.int32("items_attempted", 0)?;
     let correct_count = f.int32("correct_count", 0)?;
     if correct_count > items_attempted {
-        return Err(f.reject(
-            "correct_count",
-            format!("{correct_count} exceeds items_attempted {items_attempted}"),
-        ));
+        return Err(f
+            .reject(
+                "correct_count",
+                format!("{correct_count} exceeds items_attempted {items_attempted}"),
+            )
+            .as_kind(RejectKind::Inconsistent));
     }
     let topics = f.opt_string_array("topics")?.unwrap_or_default();
     let reported_accuracy = f.opt_float("accuracy", FloatRange::Any)?;

@@ -27,6 +27,21 @@ pub fn quarantine(topic: Topic) -> usize {
 /// `aggregated/daily_user_stats`: derived from state, one file per partition and day.
 pub const AGGREGATED_DAILY: usize = 9;
 
+/// Columns of a processed dataset that come from optional input fields: a window where
+/// most of them are null is worth a warning (a producer may have stopped sending them).
+pub fn optional_columns(dataset: usize) -> &'static [&'static str] {
+    match dataset {
+        3 => &[
+            "topic",
+            "sm2_easiness_factor_before",
+            "bkt_prob_knowledge_before",
+            "irt_ability_before",
+        ],
+        5 => &["model_version", "time_taken_ms"],
+        _ => &[],
+    }
+}
+
 /// The dataset name of a topic under `processed/`.
 pub fn processed_name(topic: Topic) -> &'static str {
     match topic {
@@ -63,6 +78,8 @@ pub fn quarantine_schema() -> SchemaRef {
         .collect();
     fields.push(f("reason", DataType::Utf8, false));
     fields.push(f("field", DataType::Utf8, true));
+    // Which kind of critical check failed: malformed, missing, invalid, inconsistent.
+    fields.push(f("check", DataType::Utf8, false));
     Arc::new(Schema::new(fields))
 }
 

@@ -88,14 +88,17 @@ pub fn quarantine<'a>(
     let mut cols = RecordColumns::with_capacity(n);
     let mut reason = StringBuilder::with_capacity(n, n * 64);
     let mut field = StringBuilder::with_capacity(n, n * 16);
+    let mut check = StringBuilder::with_capacity(n, n * 8);
     for (record, rejection) in rows {
         cols.push(&topic_names[record.topic], record);
         reason.append_value(rejection.to_string());
         field.append_option(rejection.field.as_deref());
+        check.append_value(rejection.kind.as_str());
     }
     let mut columns = cols.finish();
     columns.push(Arc::new(reason.finish()));
     columns.push(Arc::new(field.finish()));
+    columns.push(Arc::new(check.finish()));
     finish(schema, columns)
 }
 

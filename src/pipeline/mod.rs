@@ -22,6 +22,7 @@ use prometheus::{IntCounter, IntCounterVec};
 
 use crate::domain::{self, Event, Rejection, ResponseTimeThresholds, Topic};
 use crate::lake::{datasets, encode};
+use crate::quality::{self, Outcome, QualityMetrics, QualityRules};
 pub use daily::{DailyRow, DailyStats};
 pub use row::Row;
 
@@ -124,7 +125,9 @@ pub struct LearningFactory {
     pub topic_names: Arc<Vec<String>>,
     pub thresholds: ResponseTimeThresholds,
     pub rules: StateRules,
+    pub quality: QualityRules,
     pub metrics: DomainMetrics,
+    pub quality_metrics: QualityMetrics,
 }
 
 impl ProcessorFactory for LearningFactory {
@@ -137,6 +140,8 @@ impl ProcessorFactory for LearningFactory {
             topic_names: self.topic_names.clone(),
             datasets: Arc::new(datasets::all()),
             thresholds: self.thresholds,
+            quality: self.quality,
+            quality_metrics: self.quality_metrics.clone(),
             db: None,
             dedup: dedup::Dedup::new(self.rules.dedup_horizon.as_millis() as i64),
             daily: daily::Daily::new(self.rules.allowed_lateness.as_millis() as i64),
@@ -155,6 +160,8 @@ pub struct LearningProcessor {
     topic_names: Arc<Vec<String>>,
     datasets: Arc<Vec<Dataset>>,
     thresholds: ResponseTimeThresholds,
+    quality: QualityRules,
+    quality_metrics: QualityMetrics,
     db: Option<Arc<PartitionDb>>,
     dedup: dedup::Dedup,
     daily: daily::Daily,
@@ -192,21 +199,28 @@ impl LearningProcessor {
         record: &SourceRecord,
         event: Event,
         ctx: RouteContext,
-        raw: (usize, Row),
     ) -> anyhow::Result<Vec<(usize, Row)>> {
         let t = record.topic;
-        let hour = event.event_time_ms().div_euclid(HOUR_MS) * HOUR_MS;
+        let topic = event.topic();
+        let event_time_ms = event.event_time_ms();
+        let hour = event_time_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let db = self.db()?;
         if !self.dedup.first_delivery(&db, t, hour, event.event_id())? {
             self.duplicates[t].inc();
-            return Ok(vec![raw]);
+            let outcome = Outcome::Duplicate { event_time_ms };
+            return Ok(vec![(
+                datasets::raw(topic),
+                Row::Raw(record.clone(), outcome),
+            )]);
         }
         self.processed[t].inc();
+        let mut rule_error = false;
         let applied = match &event {
             Event::Attempt(a) => self.daily.attempt(a, hour, ctx.watermark_ms),
             Event::Session(s) => {
                 if s.reported_accuracy_mismatch.is_some() {
                     self.accuracy_mismatches.inc();
+                    rule_error = true;
                 }
                 self.daily.session(s, hour, ctx.watermark_ms)
             }
@@ -215,9 +229,12 @@ impl LearningProcessor {
         if applied == daily::Applied::TooLate {
             self.aggregate_too_late.inc();
         }
-        let topic = event.topic();
+        let outcome = Outcome::Processed {
+            event_time_ms,
+            rule_error,
+        };
         Ok(vec![
-            raw,
+            (datasets::raw(topic), Row::Raw(record.clone(), outcome)),
             (datasets::processed(topic), Row::from_event(event)),
         ])
     }
@@ -265,11 +282,12 @@ impl Processor for LearningProcessor {
         ctx: RouteContext,
     ) -> anyhow::Result<Vec<(usize, Row)>> {
         let topic = Topic::ALL[record.topic];
-        let raw = (datasets::raw(topic), Row::Raw(record.clone()));
         match parsed.value {
-            Ok(event) => self.route_valid(record, event, ctx, raw),
+            Ok(event) => self.route_valid(record, event, ctx),
             Err(rejection) => {
                 self.quarantined[record.topic].inc();
+                let outcome = Outcome::Quarantined(rejection.kind);
+                let raw = (datasets::raw(topic), Row::Raw(record.clone(), outcome));
                 let row = Row::Quarantine(Box::new((record.clone(), rejection)));
                 Ok(vec![raw, (datasets::quarantine(topic), row)])
             }
@@ -290,6 +308,40 @@ impl Processor for LearningProcessor {
     fn forget(&mut self, hours: &[i64]) {
         self.dedup.forget(hours);
         self.daily.forget(hours);
+    }
+
+    fn describe(
+        &self,
+        dataset: usize,
+        rows: &[Row],
+        batch: &arrow::record_batch::RecordBatch,
+    ) -> serde_json::Value {
+        match dataset {
+            // A topic's raw rows are all its records of the window: its quality report.
+            0..=2 => {
+                let name = &self.datasets[datasets::processed(Topic::ALL[dataset])].path;
+                let counts = quality::window::WindowCounts::of(
+                    rows.iter().filter_map(Row::as_raw_outcome),
+                    &self.quality,
+                );
+                let warnings = counts.warnings(&self.quality);
+                self.quality_metrics
+                    .record(name, Some(&counts.scores()), &warnings);
+                counts.report(name, &self.quality)
+            }
+            3..=5 => {
+                let profile = quality::profile::profile(batch);
+                let warnings = quality::profile::null_share_warnings(
+                    &profile,
+                    datasets::optional_columns(dataset),
+                    self.quality.max_null_share,
+                );
+                self.quality_metrics
+                    .record(&self.datasets[dataset].path, None, &warnings);
+                serde_json::json!({ "profile": profile, "warnings": warnings })
+            }
+            _ => serde_json::Value::Null,
+        }
     }
 
     fn derived(&self, days: &[i64]) -> anyhow::Result<Vec<DerivedFile<Row>>> {

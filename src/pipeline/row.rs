@@ -5,11 +5,13 @@ use lakestream_topology::SourceRecord;
 
 use super::DailyRow;
 use crate::domain::{Attempt, Event, Rejection, Session, Training};
+use crate::quality::Outcome;
 
 #[derive(Debug)]
 pub enum Row {
-    /// The record as it came (raw tier). Cloning shares the payload bytes.
-    Raw(SourceRecord),
+    /// The record as it came (raw tier), with what became of it for the window's quality
+    /// report. Cloning shares the payload bytes.
+    Raw(SourceRecord, Outcome),
     Quarantine(Box<(SourceRecord, Rejection)>),
     Attempt(Box<Attempt>),
     Session(Box<Session>),
@@ -32,7 +34,7 @@ impl Row {
     pub fn approx_bytes(&self) -> usize {
         const BASE: usize = 64;
         match self {
-            Row::Raw(r) => BASE + r.payload_bytes(),
+            Row::Raw(r, _) => BASE + r.payload_bytes(),
             Row::Quarantine(q) => BASE + q.1.reason.len() + 64,
             Row::Attempt(a) => {
                 BASE + std::mem::size_of::<Attempt>()
@@ -62,7 +64,14 @@ impl Row {
 
     pub fn as_raw(&self) -> Option<&SourceRecord> {
         match self {
-            Row::Raw(r) => Some(r),
+            Row::Raw(r, _) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn as_raw_outcome(&self) -> Option<(&SourceRecord, &Outcome)> {
+        match self {
+            Row::Raw(r, o) => Some((r, o)),
             _ => None,
         }
     }

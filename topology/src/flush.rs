@@ -224,6 +224,7 @@ impl<P: Processor> PartitionTask<P> {
             schema,
             writer: sink::WRITER_VERSION,
             flush_reason: reason,
+            quality: self.processor.describe(key.dataset, &buffer.rows, &batch),
         };
         sink::write_meta(self.ctx.store.as_ref(), &paths.meta, &meta).await?;
         self.ctx

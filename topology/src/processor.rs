@@ -107,6 +107,15 @@ pub trait Processor: Send + Sync + 'static {
 
     /// Encodes buffered rows of one dataset into an Arrow batch with that dataset's schema.
     fn encode(&self, dataset: usize, rows: &[Self::Row]) -> anyhow::Result<RecordBatch>;
+
+    /// What to say about a file about to be written (e.g. its quality report), stored in
+    /// its sidecar under `quality`; `Null` for nothing. Must be a function of the rows.
+    fn describe(
+        &self,
+        dataset: usize,
+        rows: &[Self::Row],
+        batch: &RecordBatch,
+    ) -> serde_json::Value;
 }
 
 /// Builds one processor per partition task.

@@ -118,6 +118,9 @@ pub struct FileMeta<'a> {
     pub schema: Vec<(String, String)>,
     pub writer: &'static str,
     pub flush_reason: &'a str,
+    /// The processor's description of the rows (quality report, column profile).
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub quality: serde_json::Value,
 }
 
 /// Writer settings shared by all datasets; `row_group_rows` bounds reader memory and gives

@@ -62,6 +62,9 @@ impl Processor for Values {
         Ok(Vec::new())
     }
     fn forget(&mut self, _: &[i64]) {}
+    fn describe(&self, _: usize, _: &[Vec<u8>], _: &RecordBatch) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     fn derived(&self, _: &[i64]) -> anyhow::Result<Vec<DerivedFile<Vec<u8>>>> {
         Ok(Vec::new())
     }
