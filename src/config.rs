@@ -134,6 +134,13 @@ pub struct QualitySettings {
     pub max_skewed_share: f64,
     pub max_duplicate_share: f64,
     pub max_null_share: f64,
+    /// Robust z-score (log scale) above which a value is an outlier.
+    pub anomaly_sensitivity: f64,
+    /// Values of a metric needed before outliers are flagged.
+    pub anomaly_min_samples: u64,
+    /// Event-time history outliers are judged against.
+    #[serde(with = "humantime_serde")]
+    pub anomaly_horizon: Duration,
 }
 
 impl Default for Settings {
@@ -174,6 +181,9 @@ impl Default for Settings {
                 max_skewed_share: 0.01,
                 max_duplicate_share: 0.05,
                 max_null_share: 0.5,
+                anomaly_sensitivity: 6.0,
+                anomaly_min_samples: 500,
+                anomaly_horizon: Duration::from_secs(7 * 86_400),
             },
             state: StateSettings {
                 dedup_horizon: Duration::from_secs(7 * 86_400),
@@ -317,6 +327,11 @@ impl Settings {
             max_skewed_share: q.max_skewed_share,
             max_duplicate_share: q.max_duplicate_share,
             max_null_share: q.max_null_share,
+            anomaly: crate::quality::anomaly::AnomalyRules {
+                sensitivity: q.anomaly_sensitivity,
+                min_samples: q.anomaly_min_samples,
+                horizon_ms: q.anomaly_horizon.as_millis() as i64,
+            },
         }
     }
 
@@ -338,6 +353,23 @@ impl Settings {
                     "{name} is {share}; give a share between 0 and 1"
                 )));
             }
+        }
+        if !(q.anomaly_sensitivity.is_finite() && q.anomaly_sensitivity >= 2.0) {
+            return Err(ConfigError(format!(
+                "quality.anomaly_sensitivity is {}; use a robust z-score of at least 2 (default 6)",
+                q.anomaly_sensitivity
+            )));
+        }
+        if q.anomaly_min_samples < 30 {
+            return Err(ConfigError(format!(
+                "quality.anomaly_min_samples is {}; quantiles of fewer than 30 values flag noise, use at least 30",
+                q.anomaly_min_samples
+            )));
+        }
+        if q.anomaly_horizon < Duration::from_secs(3600) {
+            return Err(ConfigError(
+                "quality.anomaly_horizon must be at least 1h".into(),
+            ));
         }
         if q.timeliness.is_zero() || q.skew.is_zero() {
             return Err(ConfigError(
@@ -529,6 +561,10 @@ mod tests {
             (
                 &[("LAKESTREAM_QUALITY__MAX_NULL_SHARE", "1.5")],
                 "quality.max_null_share",
+            ),
+            (
+                &[("LAKESTREAM_QUALITY__ANOMALY_SENSITIVITY", "0.5")],
+                "quality.anomaly_sensitivity",
             ),
         ];
         for (vars, expected) in cases {

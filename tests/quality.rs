@@ -224,3 +224,89 @@ async fn bad_records_lower_exactly_their_dimension() {
         (10, 5, 3, 2)
     );
 }
+
+/// Outliers: a normal generated workload flags nothing; answers that took hours and a
+/// session that lasted most of a day are flagged, processed all the same, and counted in
+/// their window's report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
+    let (kafka, topics) = common::mock_with_topics("anomaly", 1);
+    let produced = common::generate(31, 25, 2, 6000);
+    let mut records = common::records_of(&produced);
+    // Inside the generated window, after enough history: its last event time.
+    let last_ms = produced
+        .iter()
+        .filter_map(|(_, _, v, _)| {
+            let v: Value = serde_json::from_slice(v).ok()?;
+            v.get("timestamp")
+                .or_else(|| v.get("ended_at"))
+                .and_then(|t| t.as_str())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+        })
+        .max()
+        .unwrap();
+    let user = produced[0].1.clone();
+    let mut injected = Vec::new();
+    for (i, hours) in [(0, 10), (1, 30)] {
+        let id = format!("outlier-attempt-{i}");
+        let mut v = attempt(&id, last_ms - 60_000, hours * 3_600_000);
+        v["user_id"] = json!(user);
+        injected.push(id);
+        records.push((
+            "user.attempts".into(),
+            user.clone(),
+            v.to_string().into_bytes(),
+        ));
+    }
+    let mut long = session("outlier-session", last_ms - 60_000, 12, 6, None);
+    long["user_id"] = json!(user);
+    long["started_at"] = json!(last_ms - 60_000 - 20 * 3_600_000);
+    injected.push("outlier-session".into());
+    records.push((
+        "user.sessions".into(),
+        user.clone(),
+        long.to_string().into_bytes(),
+    ));
+    common::produce(kafka.bootstrap_servers(), &topics, &records);
+
+    let lake = tempfile::tempdir().unwrap();
+    let mut env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    env.insert(
+        "LAKESTREAM_QUALITY__ANOMALY_MIN_SAMPLES".into(),
+        "100".into(),
+    );
+    common::run_to_end(common::settings(&env)).await;
+
+    let flagged: Vec<(String, String)> = ["user_attempts", "user_sessions"]
+        .iter()
+        .flat_map(|d| lake::rows(lake.path(), &format!("processed/{d}")))
+        .filter(|r| !r.is_null("anomaly"))
+        .map(|r| (r.str("event_id").to_string(), r.str("anomaly").to_string()))
+        .collect();
+    let mut ids: Vec<_> = flagged.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    injected.sort();
+    assert_eq!(ids, injected, "flags: {flagged:?}");
+    let note = |id: &str| flagged.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    assert!(note("outlier-attempt-1").contains("response_time_ms"));
+    assert!(note("outlier-session").contains("session_duration_minutes"));
+
+    let reported: u64 = ["raw/user.attempts", "raw/user.sessions"]
+        .iter()
+        .flat_map(|d| sidecars(lake.path(), d))
+        .map(|f| {
+            let meta: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            meta["quality"]["info"]["anomalies"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(
+        reported, 3,
+        "each outlier is counted in its window's report"
+    );
+}

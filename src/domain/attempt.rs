@@ -32,6 +32,8 @@ pub struct Attempt {
     pub bkt_prob_knowledge_before: Option<f64>,
     /// IRT ability per knowledge topic, sorted by topic.
     pub irt_ability_before: Vec<(String, f64)>,
+    /// Set by the pipeline when a value is a statistical outlier (never by parsing).
+    pub anomaly: Option<String>,
 }
 
 /// The learner-model state before the attempt; every part is optional.
@@ -109,6 +111,7 @@ pub(crate) fn parse(
         sm2_repetitions_before: state.sm2_repetitions,
         bkt_prob_knowledge_before: state.bkt_prob_knowledge,
         irt_ability_before: state.irt_ability,
+        anomaly: None,
     })
 }
 

@@ -59,6 +59,8 @@ pub struct Session {
     /// The reported accuracy when it disagrees with the counts: a data-quality
     /// error that is counted, not a reason to quarantine the session.
     pub reported_accuracy_mismatch: Option<f64>,
+    /// Set by the pipeline when a value is a statistical outlier (never by parsing).
+    pub anomaly: Option<String>,
 }
 
 pub(crate) fn parse(mut f: Fields) -> Result<Session, Rejection> {
@@ -109,6 +111,7 @@ pub(crate) fn parse(mut f: Fields) -> Result<Session, Rejection> {
             .then(|| f64::from(items_attempted) / duration_minutes),
         start_hour: utc_hour(started_at_ms),
         reported_accuracy_mismatch: reported_accuracy.filter(|r| disagrees(*r, accuracy)),
+        anomaly: None,
     })
 }
 

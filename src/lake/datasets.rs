@@ -119,6 +119,7 @@ pub fn attempts_schema() -> SchemaRef {
         f("timestamp", ts(), false),
         f("sm2_repetitions_before", DataType::Int32, true),
         f("quality_derived", DataType::Boolean, false),
+        f("anomaly", DataType::Utf8, true),
     ]))
 }
 
@@ -143,6 +144,7 @@ pub fn sessions_schema() -> SchemaRef {
             false,
         ),
         f("reported_accuracy_mismatch", DataType::Float64, true),
+        f("anomaly", DataType::Utf8, true),
     ]))
 }
 

@@ -127,6 +127,7 @@ pub fn attempts<'a>(
     let mut timestamp = utc(TimestampMillisecondBuilder::with_capacity(n));
     let mut repetitions = Int32Builder::with_capacity(n);
     let mut derived = BooleanBuilder::with_capacity(n);
+    let mut anomaly = StringBuilder::new();
     for a in rows {
         user.append_value(&a.user_id);
         item.append_value(&a.item_id);
@@ -156,6 +157,7 @@ pub fn attempts<'a>(
         timestamp.append_value(a.timestamp_ms);
         repetitions.append_option(a.sm2_repetitions_before);
         derived.append_value(a.quality_derived);
+        anomaly.append_option(a.anomaly.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(user.finish()),
@@ -178,6 +180,7 @@ pub fn attempts<'a>(
         Arc::new(timestamp.finish()),
         Arc::new(repetitions.finish()),
         Arc::new(derived.finish()),
+        Arc::new(anomaly.finish()),
     ];
     finish(schema, columns)
 }
@@ -205,6 +208,7 @@ pub fn sessions<'a>(
     let mut ended = utc(TimestampMillisecondBuilder::with_capacity(n));
     let mut topics = ListBuilder::new(StringBuilder::new());
     let mut mismatch = Float64Builder::with_capacity(n);
+    let mut anomaly = StringBuilder::new();
     for s in rows {
         session.append_value(&s.session_id);
         user.append_value(&s.user_id);
@@ -224,6 +228,7 @@ pub fn sessions<'a>(
         }
         topics.append(true);
         mismatch.append_option(s.reported_accuracy_mismatch);
+        anomaly.append_option(s.anomaly.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(session.finish()),
@@ -241,6 +246,7 @@ pub fn sessions<'a>(
         Arc::new(ended.finish()),
         Arc::new(topics.finish()),
         Arc::new(mismatch.finish()),
+        Arc::new(anomaly.finish()),
     ];
     finish(schema, columns)
 }

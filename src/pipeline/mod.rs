@@ -7,6 +7,7 @@
 //! State changes wait in [`dedup`] and [`daily`] until the runtime says the record's hour
 //! is durable; then they go to the partition's RocksDB stores in one batch.
 
+pub mod anomaly;
 pub mod daily;
 pub mod dedup;
 mod row;
@@ -29,7 +30,7 @@ pub use row::Row;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// The processor's state stores (column families).
-pub const STORES: &[&str] = &[dedup::STORE, daily::STORE];
+pub const STORES: &[&str] = &[dedup::STORE, daily::STORE, anomaly::STORE];
 
 /// Domain counters, labelled by topic role.
 #[derive(Clone)]
@@ -39,6 +40,7 @@ pub struct DomainMetrics {
     pub accuracy_mismatches: IntCounter,
     pub duplicates: IntCounterVec,
     pub aggregate_too_late: IntCounter,
+    pub anomalies: IntCounter,
 }
 
 impl DomainMetrics {
@@ -77,6 +79,14 @@ impl DomainMetrics {
             "Valid events later than the allowed lateness: processed, but not in daily_user_stats",
         )
         .expect("valid metric");
+        let anomalies = IntCounter::new(
+            "lakestream_anomalies_total",
+            "Values flagged as statistical outliers (info level; the record is processed)",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(anomalies.clone()))
+            .expect("metric registered once");
         registry
             .register(Box::new(duplicates.clone()))
             .expect("metric registered once");
@@ -98,6 +108,7 @@ impl DomainMetrics {
             accuracy_mismatches,
             duplicates,
             aggregate_too_late,
+            anomalies,
         }
     }
 }
@@ -144,12 +155,14 @@ impl ProcessorFactory for LearningFactory {
             quality_metrics: self.quality_metrics.clone(),
             db: None,
             dedup: dedup::Dedup::new(self.rules.dedup_horizon.as_millis() as i64),
+            anomalies: anomaly::Anomalies::new(self.quality.anomaly),
             daily: daily::Daily::new(self.rules.allowed_lateness.as_millis() as i64),
             processed: per_topic(&self.metrics.processed),
             quarantined: per_topic(&self.metrics.quarantined),
             duplicates: per_topic(&self.metrics.duplicates),
             accuracy_mismatches: self.metrics.accuracy_mismatches.clone(),
             aggregate_too_late: self.metrics.aggregate_too_late.clone(),
+            anomalies_found: self.metrics.anomalies.clone(),
         }
     }
 }
@@ -165,11 +178,13 @@ pub struct LearningProcessor {
     db: Option<Arc<PartitionDb>>,
     dedup: dedup::Dedup,
     daily: daily::Daily,
+    anomalies: anomaly::Anomalies,
     processed: [IntCounter; 3],
     quarantined: [IntCounter; 3],
     duplicates: [IntCounter; 3],
     accuracy_mismatches: IntCounter,
     aggregate_too_late: IntCounter,
+    anomalies_found: IntCounter,
 }
 
 impl LearningProcessor {
@@ -214,6 +229,8 @@ impl LearningProcessor {
             )]);
         }
         self.processed[t].inc();
+        let mut event = event;
+        let anomaly = self.outliers(&db, &mut event, hour)?;
         let mut rule_error = false;
         let applied = match &event {
             Event::Attempt(a) => self.daily.attempt(a, hour, ctx.watermark_ms),
@@ -232,11 +249,51 @@ impl LearningProcessor {
         let outcome = Outcome::Processed {
             event_time_ms,
             rule_error,
+            anomaly,
         };
         Ok(vec![
             (datasets::raw(topic), Row::Raw(record.clone(), outcome)),
             (datasets::processed(topic), Row::from_event(event)),
         ])
+    }
+}
+
+impl LearningProcessor {
+    /// Scores the event's metrics against their history and notes outliers on the event
+    /// (its `anomaly` column). Returns whether any was found.
+    fn outliers(&mut self, db: &PartitionDb, event: &mut Event, hour: i64) -> anyhow::Result<bool> {
+        let mut found = Vec::new();
+        let mut check = |metric: &'static str, x: Option<f64>| -> anyhow::Result<()> {
+            if let Some(x) = x {
+                if let Some(z) = self.anomalies.observe(db, metric, hour, x)? {
+                    found.push(format!("{metric}: robust z {z:.1}"));
+                }
+            }
+            Ok(())
+        };
+        match event {
+            Event::Attempt(a) => check("response_time_ms", Some(a.time_taken_ms as f64))?,
+            Event::Session(s) => {
+                check("session_duration_minutes", Some(s.duration_minutes))?;
+                // A session without items has no pace to judge.
+                check(
+                    "items_per_minute",
+                    s.items_per_minute.filter(|_| s.items_attempted > 0),
+                )?;
+            }
+            Event::Training(_) => {}
+        }
+        if found.is_empty() {
+            return Ok(false);
+        }
+        self.anomalies_found.inc_by(found.len() as u64);
+        let note = Some(found.join("; "));
+        match event {
+            Event::Attempt(a) => a.anomaly = note,
+            Event::Session(s) => s.anomaly = note,
+            Event::Training(_) => {}
+        }
+        Ok(true)
     }
 }
 
@@ -302,12 +359,14 @@ impl Processor for LearningProcessor {
     ) -> anyhow::Result<Vec<i64>> {
         let db = self.db()?;
         self.dedup.stage(hours, watermark_ms, batch)?;
+        self.anomalies.stage(&db, hours, watermark_ms, batch)?;
         self.daily.stage(&db, hours, watermark_ms, batch)
     }
 
     fn forget(&mut self, hours: &[i64]) {
         self.dedup.forget(hours);
         self.daily.forget(hours);
+        self.anomalies.forget(hours);
     }
 
     fn describe(

@@ -7,13 +7,14 @@
 //!   whose reported accuracy disagrees with its counts);
 //! - **warning**: a window-level share over its limit (null share of optional fields,
 //!   duplicate deliveries, skewed timestamps);
-//! - **info**: volume.
+//! - **info**: volume and statistical outliers ([`anomaly`]).
 //!
 //! Every processed record's outcome rides on its raw row ([`Outcome`]), so the quality of
 //! a window is a function of the rows written for it ([`window`]) and is stored in the
 //! sidecar of the window's raw file; [`profile`] describes the columns of each processed
 //! file in its own sidecar.
 
+pub mod anomaly;
 pub mod metrics;
 pub mod profile;
 pub mod rules;
@@ -30,6 +31,8 @@ pub enum Outcome {
         event_time_ms: i64,
         /// An error-level business rule failed (the record is processed anyway).
         rule_error: bool,
+        /// A value of the record is a statistical outlier (info level).
+        anomaly: bool,
     },
     Duplicate {
         event_time_ms: i64,

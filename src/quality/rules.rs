@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::anomaly::AnomalyRules;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QualityRules {
     /// A record is timely when it reached Kafka within this long after its event time.
@@ -16,6 +18,8 @@ pub struct QualityRules {
     pub max_duplicate_share: f64,
     /// Warn when an optional column of a processed file is null in more than this share.
     pub max_null_share: f64,
+    /// Outliers: sensitivity, samples needed, history kept.
+    pub anomaly: AnomalyRules,
 }
 
 impl Default for QualityRules {
@@ -26,6 +30,7 @@ impl Default for QualityRules {
             max_skewed_share: 0.01,
             max_duplicate_share: 0.05,
             max_null_share: 0.5,
+            anomaly: AnomalyRules::default(),
         }
     }
 }

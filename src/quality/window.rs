@@ -31,6 +31,8 @@ pub struct WindowCounts {
     /// Quarantined records by the kind of check they failed.
     pub quarantined: BTreeMap<&'static str, u64>,
     pub rule_errors: u64,
+    /// Processed records with an outlier value (info level).
+    pub anomalies: u64,
     /// Valid records (processed or duplicate) with a Kafka timestamp.
     pub timed: u64,
     pub timely: u64,
@@ -95,9 +97,11 @@ impl WindowCounts {
                 Outcome::Processed {
                     event_time_ms,
                     rule_error,
+                    anomaly,
                 } => {
                     c.processed += 1;
                     c.rule_errors += u64::from(rule_error);
+                    c.anomalies += u64::from(anomaly);
                     event_time_ms
                 }
                 Outcome::Duplicate { event_time_ms } => {
@@ -189,7 +193,7 @@ impl WindowCounts {
             "counts": self,
             "scores": self.scores(),
             "warnings": warnings,
-            "info": { "records": self.records },
+            "info": { "records": self.records, "anomalies": self.anomalies },
         })
     }
 }
@@ -221,6 +225,7 @@ mod tests {
                     Outcome::Processed {
                         event_time_ms: T + i * 1000,
                         rule_error: false,
+                        anomaly: false,
                     },
                 )
             })
@@ -235,6 +240,7 @@ mod tests {
         let ok = Outcome::Processed {
             event_time_ms: T,
             rule_error: false,
+            anomaly: false,
         };
         let mut rows = vec![(record(Some(T)), ok); 12];
         rows.push((record(Some(T)), Outcome::Quarantined(RejectKind::Missing)));
@@ -246,6 +252,7 @@ mod tests {
             Outcome::Processed {
                 event_time_ms: T,
                 rule_error: true,
+                anomaly: true,
             },
         ));
         // Reached Kafka two days after the event: late and skewed.

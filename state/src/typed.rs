@@ -118,6 +118,18 @@ impl<K: StoreKey, V: Serialize + DeserializeOwned> WindowStore<K, V> {
             .collect())
     }
 
+    /// Every entry of every window, by window start then key.
+    pub fn scan_all(&self, db: &PartitionDb) -> Result<Vec<(i64, K, V)>> {
+        Ok(db
+            .scan_prefix::<V>(self.name, &[])?
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let start = u64::from_be_bytes(key.get(..8)?.try_into().ok()?) ^ (1 << 63);
+                Some((start as i64, K::from_bytes(&key[8..])?, value))
+            })
+            .collect())
+    }
+
     /// Drops every window that ends at or before `cutoff_ms`.
     pub fn expire_before(&self, batch: &mut StateBatch<'_>, cutoff_ms: i64) -> Result<()> {
         let first_kept = self.window_of(cutoff_ms);
@@ -147,6 +159,13 @@ mod tests {
                 .unwrap();
         }
         db.write(batch).unwrap();
+        let all = store.scan_all(&db).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(
+            all[0],
+            (-DAY, "u1".to_string(), 1),
+            "negative windows first"
+        );
         assert_eq!(
             store.fetch_window(&db, 10).unwrap(),
             vec![("u1".to_string(), 3), ("u2".to_string(), 2)]

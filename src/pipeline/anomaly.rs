@@ -1,0 +1,176 @@
+//! Outlier detection's state: one sketch per metric and event hour (see
+//! `quality::anomaly`), summed over the horizon. Like every state change, the sketches of
+//! records not yet durable wait here, by hour, until the runtime stages them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use lakestream_state::{PartitionDb, StateBatch, WindowStore};
+
+use super::HOUR_MS;
+use crate::quality::anomaly::{AnomalyRules, Sketch};
+
+pub const STORE: &str = "anomaly";
+
+/// `(event hour, metric) -> sketch of that hour's values`.
+const SKETCHES: WindowStore<String, Sketch> = WindowStore::new(STORE, HOUR_MS);
+
+pub struct Anomalies {
+    rules: AnomalyRules,
+    /// Durable sketches, mirrored from the store (loaded on first use).
+    durable: Option<BTreeMap<(i64, String), Sketch>>,
+    pending: BTreeMap<i64, HashMap<&'static str, Sketch>>,
+    /// Durable plus pending, per metric: what a new value is compared with.
+    horizon: HashMap<String, Sketch>,
+    /// Built by `stage`, made durable by `forget`.
+    staged: Vec<((i64, String), Sketch)>,
+    expire_before: Option<i64>,
+    expired_before: i64,
+}
+
+impl Anomalies {
+    pub fn new(rules: AnomalyRules) -> Self {
+        Anomalies {
+            rules,
+            durable: None,
+            pending: BTreeMap::new(),
+            horizon: HashMap::new(),
+            staged: Vec::new(),
+            expire_before: None,
+            expired_before: i64::MIN,
+        }
+    }
+
+    fn load(&mut self, db: &PartitionDb) -> anyhow::Result<()> {
+        if self.durable.is_some() {
+            return Ok(());
+        }
+        let mut durable = BTreeMap::new();
+        for (hour, metric, sketch) in SKETCHES.scan_all(db)? {
+            self.horizon
+                .entry(metric.clone())
+                .or_default()
+                .merge(&sketch);
+            durable.insert((hour, metric), sketch);
+        }
+        self.durable = Some(durable);
+        Ok(())
+    }
+
+    /// Scores `x` against the horizon, then counts it. Returns the robust z-score when it
+    /// is beyond the sensitivity.
+    pub fn observe(
+        &mut self,
+        db: &PartitionDb,
+        metric: &'static str,
+        hour_ms: i64,
+        x: f64,
+    ) -> anyhow::Result<Option<f64>> {
+        self.load(db)?;
+        let history = self.horizon.entry(metric.to_string()).or_default();
+        let z = history
+            .robust_z(x, self.rules.min_samples)
+            .filter(|z| z.abs() > self.rules.sensitivity);
+        history.add(x);
+        self.pending
+            .entry(hour_ms)
+            .or_default()
+            .entry(metric)
+            .or_default()
+            .add(x);
+        Ok(z)
+    }
+
+    pub fn stage(
+        &mut self,
+        db: &PartitionDb,
+        hours: &[i64],
+        watermark_ms: Option<i64>,
+        batch: &mut StateBatch<'_>,
+    ) -> anyhow::Result<()> {
+        self.load(db)?;
+        let durable = self.durable.as_ref().expect("loaded");
+        self.staged.clear();
+        for hour in hours {
+            for (metric, sketch) in self.pending.get(hour).into_iter().flatten() {
+                let key = (*hour, metric.to_string());
+                let mut merged = durable.get(&key).cloned().unwrap_or_default();
+                merged.merge(sketch);
+                SKETCHES.put(batch, *hour, &key.1, &merged)?;
+                self.staged.push((key, merged));
+            }
+        }
+        self.expire_before = None;
+        if let Some(watermark) = watermark_ms {
+            let cutoff = SKETCHES.window_of(watermark - self.rules.horizon_ms);
+            if cutoff > self.expired_before {
+                SKETCHES.expire_before(batch, cutoff)?;
+                self.expire_before = Some(cutoff);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn forget(&mut self, hours: &[i64]) {
+        for hour in hours {
+            self.pending.remove(hour);
+        }
+        let Some(durable) = self.durable.as_mut() else {
+            return;
+        };
+        for (key, sketch) in self.staged.drain(..) {
+            durable.insert(key, sketch);
+        }
+        if let Some(cutoff) = self.expire_before.take() {
+            let keep = durable.split_off(&(cutoff, String::new()));
+            for ((_, metric), sketch) in std::mem::replace(durable, keep) {
+                if let Some(sum) = self.horizon.get_mut(&metric) {
+                    sum.subtract(&sketch);
+                }
+            }
+            self.expired_before = cutoff;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H0: i64 = 1_795_132_800_000;
+
+    #[test]
+    fn history_survives_a_restart_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, &[STORE]).unwrap();
+        let rules = AnomalyRules {
+            sensitivity: 6.0,
+            min_samples: 100,
+            horizon_ms: 24 * HOUR_MS,
+        };
+        let mut a = Anomalies::new(rules);
+        for i in 0..200 {
+            let z = a
+                .observe(&db, "rt", H0, 4000.0 + (i % 50) as f64 * 40.0)
+                .unwrap();
+            assert_eq!(z, None);
+        }
+        let mut batch = db.batch();
+        a.stage(&db, &[H0], None, &mut batch).unwrap();
+        db.write(batch).unwrap();
+        a.forget(&[H0]);
+
+        // A new owner reads the same history from the store.
+        let mut b = Anomalies::new(rules);
+        assert!(b.observe(&db, "rt", H0 + HOUR_MS, 4e7).unwrap().is_some());
+        assert_eq!(b.observe(&db, "rt", H0 + HOUR_MS, 4500.0).unwrap(), None);
+
+        // Past the horizon the old hour leaves: too few samples to judge again.
+        let mut batch = db.batch();
+        b.stage(&db, &[H0 + HOUR_MS], Some(H0 + 30 * HOUR_MS), &mut batch)
+            .unwrap();
+        db.write(batch).unwrap();
+        b.forget(&[H0 + HOUR_MS]);
+        assert_eq!(b.observe(&db, "rt", H0 + 30 * HOUR_MS, 4e7).unwrap(), None);
+        assert_eq!(SKETCHES.scan_all(&db).unwrap().len(), 0);
+    }
+}
