@@ -227,7 +227,8 @@ async fn bad_records_lower_exactly_their_dimension() {
 
 /// Outliers: a normal generated workload flags nothing; answers that took hours and a
 /// session that lasted most of a day are flagged, processed all the same, and counted in
-/// their window's report.
+/// their window's report; a user with hundreds of answers in one hour is reported as an
+/// anomalous volume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
     let (kafka, topics) = common::mock_with_topics("anomaly", 1);
@@ -268,6 +269,21 @@ async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
         user.clone(),
         long.to_string().into_bytes(),
     ));
+    // One user answering 2000 items within minutes: an anomalous volume for one user.
+    let busy = produced
+        .iter()
+        .map(|p| p.1.clone())
+        .find(|u| *u != user)
+        .unwrap();
+    for i in 0..2000 {
+        let mut v = attempt(&format!("burst-{i}"), last_ms - 600_000 + i * 20, 5000);
+        v["user_id"] = json!(busy);
+        records.push((
+            "user.attempts".into(),
+            busy.clone(),
+            v.to_string().into_bytes(),
+        ));
+    }
     common::produce(kafka.bootstrap_servers(), &topics, &records);
 
     let lake = tempfile::tempdir().unwrap();
@@ -277,9 +293,10 @@ async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
         lake.path(),
         &common::unique("g"),
     );
+    // Enough for a short test stream: 25 users give few user-hours of history.
     env.insert(
         "LAKESTREAM_QUALITY__ANOMALY_MIN_SAMPLES".into(),
-        "100".into(),
+        "30".into(),
     );
     common::run_to_end(common::settings(&env)).await;
 
@@ -309,4 +326,17 @@ async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
         reported, 3,
         "each outlier is counted in its window's report"
     );
+    let busy_reported: Vec<Value> = sidecars(lake.path(), "raw/user.attempts")
+        .iter()
+        .flat_map(|f| {
+            let meta: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            meta["quality"]["info"]["busy_users"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(busy_reported.len(), 1, "{busy_reported:?}");
+    assert_eq!(busy_reported[0]["user_id"], json!(busy));
+    assert!(busy_reported[0]["events"].as_u64().unwrap() >= 2000);
 }

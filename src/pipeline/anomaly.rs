@@ -11,6 +11,14 @@ use crate::quality::anomaly::{AnomalyRules, Sketch};
 
 pub const STORE: &str = "anomaly";
 
+/// Events of one user in one event hour, per topic: a sample of each is added to the
+/// history when the hour is staged.
+pub const USER_HOUR: [&str; 3] = [
+    "events_per_user_hour.user.attempts",
+    "events_per_user_hour.user.sessions",
+    "events_per_user_hour.ml.training",
+];
+
 /// `(event hour, metric) -> sketch of that hour's values`.
 const SKETCHES: WindowStore<String, Sketch> = WindowStore::new(STORE, HOUR_MS);
 
@@ -19,6 +27,8 @@ pub struct Anomalies {
     /// Durable sketches, mirrored from the store (loaded on first use).
     durable: Option<BTreeMap<(i64, String), Sketch>>,
     pending: BTreeMap<i64, HashMap<&'static str, Sketch>>,
+    /// Events per (topic index, user) of hours not yet staged.
+    user_counts: BTreeMap<i64, HashMap<(usize, String), u64>>,
     /// Durable plus pending, per metric: what a new value is compared with.
     horizon: HashMap<String, Sketch>,
     /// Built by `stage`, made durable by `forget`.
@@ -33,6 +43,7 @@ impl Anomalies {
             rules,
             durable: None,
             pending: BTreeMap::new(),
+            user_counts: BTreeMap::new(),
             horizon: HashMap::new(),
             staged: Vec::new(),
             expire_before: None,
@@ -80,6 +91,25 @@ impl Anomalies {
         Ok(z)
     }
 
+    /// Counts one event of `user` in `topic` and `hour_ms`.
+    pub fn count_event(&mut self, topic: usize, hour_ms: i64, user: &str) {
+        *self
+            .user_counts
+            .entry(hour_ms)
+            .or_default()
+            .entry((topic, user.to_string()))
+            .or_default() += 1;
+    }
+
+    /// Robust z-score of `x` against the history of `metric`, without counting it; `None`
+    /// when it is within the sensitivity or the history is too short.
+    pub fn judge(&self, metric: &str, x: f64) -> Option<f64> {
+        self.horizon
+            .get(metric)?
+            .robust_z(x, self.rules.min_samples)
+            .filter(|z| z.abs() > self.rules.sensitivity)
+    }
+
     pub fn stage(
         &mut self,
         db: &PartitionDb,
@@ -88,6 +118,23 @@ impl Anomalies {
         batch: &mut StateBatch<'_>,
     ) -> anyhow::Result<()> {
         self.load(db)?;
+        // An hour's per-user counts are final for this flush: they join the history now
+        // (once; a retried stage finds them already moved).
+        for hour in hours {
+            for ((topic, _), n) in self.user_counts.remove(hour).into_iter().flatten() {
+                let metric = USER_HOUR[topic];
+                self.horizon
+                    .entry(metric.to_string())
+                    .or_default()
+                    .add(n as f64);
+                self.pending
+                    .entry(*hour)
+                    .or_default()
+                    .entry(metric)
+                    .or_default()
+                    .add(n as f64);
+            }
+        }
         let durable = self.durable.as_ref().expect("loaded");
         self.staged.clear();
         for hour in hours {

@@ -229,6 +229,7 @@ impl LearningProcessor {
             )]);
         }
         self.processed[t].inc();
+        self.anomalies.count_event(t, hour, event.user_id());
         let mut event = event;
         let anomaly = self.outliers(&db, &mut event, hour)?;
         let mut rule_error = false;
@@ -259,6 +260,33 @@ impl LearningProcessor {
 }
 
 impl LearningProcessor {
+    /// Users of a window with far more events than users usually have in an hour, judged
+    /// against the partition's history (anomalous volume, info level).
+    fn busy_users(&self, topic: usize, rows: &[Row]) -> serde_json::Value {
+        let mut per_user: std::collections::BTreeMap<&[u8], u64> = Default::default();
+        for (record, outcome) in rows.iter().filter_map(Row::as_raw_outcome) {
+            if let (Outcome::Processed { .. }, Some(key)) = (outcome, record.key.as_deref()) {
+                *per_user.entry(key).or_default() += 1;
+            }
+        }
+        let busy: Vec<_> = per_user
+            .into_iter()
+            .filter_map(|(user, events)| {
+                let z = self
+                    .anomalies
+                    .judge(anomaly::USER_HOUR[topic], events as f64)
+                    .filter(|z| *z > 0.0)?;
+                self.anomalies_found.inc();
+                Some(serde_json::json!({
+                    "user_id": String::from_utf8_lossy(user),
+                    "events": events,
+                    "robust_z": (z * 10.0).round() / 10.0,
+                }))
+            })
+            .collect();
+        serde_json::Value::Array(busy)
+    }
+
     /// Scores the event's metrics against their history and notes outliers on the event
     /// (its `anomaly` column). Returns whether any was found.
     fn outliers(&mut self, db: &PartitionDb, event: &mut Event, hour: i64) -> anyhow::Result<bool> {
@@ -386,7 +414,9 @@ impl Processor for LearningProcessor {
                 let warnings = counts.warnings(&self.quality);
                 self.quality_metrics
                     .record(name, Some(&counts.scores()), &warnings);
-                counts.report(name, &self.quality)
+                let mut report = counts.report(name, &self.quality);
+                report["info"]["busy_users"] = self.busy_users(dataset, rows);
+                report
             }
             3..=5 => {
                 let profile = quality::profile::profile(batch);

@@ -3,13 +3,17 @@
 //! outlier when its robust z-score in log space, (ln(1+x) - median) / (IQR / 1.349),
 //! exceeds the sensitivity. Log space because response times and durations are
 //! heavy-tailed: a slow answer is common, one a hundred times slower than usual is not.
-//! The IQR is floored at one bucket so a metric with nearly constant values does not turn
-//! every tiny difference into an outlier.
+//! The IQR is floored so that a metric with nearly constant values does not turn every
+//! small difference into an outlier.
 
 use serde::{Deserialize, Serialize};
 
 /// Buckets per unit of ln(1+x): about 6% relative resolution.
 const SCALE: f64 = 16.0;
+/// Floor of the interquartile range in log space (a factor of about 1.3): a metric whose
+/// values barely vary (one session per user and hour, say) must not make every small
+/// difference an outlier.
+const MIN_IQR: f64 = 0.25;
 /// ln(1+x) up to 20 (x about 5e8) has its own bucket; beyond goes to the last one.
 pub const BUCKETS: usize = 320;
 
@@ -105,7 +109,7 @@ impl Sketch {
             return None;
         }
         let median = self.quantile(0.5);
-        let iqr = (self.quantile(0.75) - self.quantile(0.25)).max(1.0 / SCALE);
+        let iqr = (self.quantile(0.75) - self.quantile(0.25)).max(MIN_IQR);
         Some((log_of(x) - median) / (iqr / 1.349))
     }
 }
