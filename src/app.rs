@@ -31,6 +31,16 @@ pub fn runtime_config(settings: &Settings) -> RuntimeConfig {
         commit_timeout: settings.kafka.commit_timeout,
         revoke_timeout: settings.kafka.revoke_timeout,
         state_dir: settings.state_dir.clone(),
+        dead_letter_topics: settings
+            .topic_names()
+            .into_iter()
+            .map(|t| {
+                settings
+                    .dead_letters
+                    .enabled
+                    .then(|| format!("{t}{}", settings.dead_letters.suffix))
+            })
+            .collect(),
         snapshots_kept: settings.state.snapshots_kept,
         instance: Instance {
             id: instance_id(),

@@ -30,6 +30,7 @@ pub struct Settings {
     pub windows: WindowSettings,
     pub state: StateSettings,
     pub quality: QualitySettings,
+    pub dead_letters: DeadLetterSettings,
     /// Local state stores (RocksDB) live here.
     pub state_dir: PathBuf,
     /// Address of the HTTP server (metrics, health).
@@ -110,6 +111,14 @@ pub struct StateSettings {
     pub snapshots_kept: u64,
 }
 
+/// Copies of rejected records in `<topic><suffix>` topics (which must exist).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSettings {
+    pub enabled: bool,
+    pub suffix: String,
+}
+
 /// Rules and thresholds of the data-quality checks (README, "Data quality").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +179,10 @@ impl Default for Settings {
                 grace: Duration::from_secs(600),
                 idle_timeout: Duration::from_secs(60),
                 memory_budget_mib: 256,
+            },
+            dead_letters: DeadLetterSettings {
+                enabled: false,
+                suffix: ".dlq".into(),
             },
             quality: QualitySettings {
                 very_fast_below: Duration::from_secs(2),
@@ -433,6 +446,12 @@ impl Settings {
             ));
         }
         self.validate_quality()?;
+        if self.dead_letters.enabled && self.dead_letters.suffix.is_empty() {
+            return fail(
+                "dead_letters.suffix is empty; dead letters would go back to their own topic"
+                    .into(),
+            );
+        }
         if self.state.dedup_horizon < Duration::from_secs(3600) {
             return fail(format!(
                 "state.dedup_horizon is {:?}; redeliveries arrive within the same event hour at least, so use 1h or more",

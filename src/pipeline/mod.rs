@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lakestream_state::{PartitionDb, StateBatch};
+use lakestream_topology::dead_letter::DeadLetter;
 use lakestream_topology::{
     Dataset, DerivedFile, Parsed, Processor, ProcessorFactory, RouteContext, SourceRecord,
 };
@@ -395,6 +396,31 @@ impl Processor for LearningProcessor {
         self.dedup.forget(hours);
         self.daily.forget(hours);
         self.anomalies.forget(hours);
+    }
+
+    fn dead_letters(&self, dataset: usize, rows: &[Row]) -> Vec<DeadLetter> {
+        if !(6..=8).contains(&dataset) {
+            return Vec::new();
+        }
+        rows.iter()
+            .filter_map(Row::as_quarantine)
+            .map(|(record, rejection)| {
+                let mut headers = vec![
+                    ("lakestream.reason", rejection.to_string()),
+                    ("lakestream.check", rejection.kind.as_str().to_string()),
+                ];
+                if let Some(field) = &rejection.field {
+                    headers.push(("lakestream.field", field.clone()));
+                }
+                DeadLetter {
+                    source_topic: record.topic,
+                    source_offset: record.offset,
+                    key: record.key.clone(),
+                    value: record.value.clone(),
+                    headers,
+                }
+            })
+            .collect()
     }
 
     fn describe(

@@ -30,6 +30,8 @@ pub struct RuntimeConfig {
     pub snapshots_kept: u64,
     /// Published snapshots between two cleanups of older ones.
     pub snapshot_cleanup_every: u32,
+    /// Per subscribed topic (same order), its dead-letter topic; empty or `None` for none.
+    pub dead_letter_topics: Vec<Option<String>>,
     /// Who this instance is, written to the lake for each partition it owns so that an
     /// interactive query can be pointed at the owner.
     pub instance: Instance,
@@ -57,6 +59,7 @@ impl Default for RuntimeConfig {
             state_dir: PathBuf::from("./lakestream-state"),
             snapshots_kept: 2,
             snapshot_cleanup_every: 16,
+            dead_letter_topics: Vec::new(),
             instance: Instance::default(),
         }
     }

@@ -11,6 +11,8 @@ pub mod points {
     pub const AFTER_FILE_WRITE: &str = "after-file-write";
     /// Between two data files of one flush.
     pub const BETWEEN_FILES: &str = "between-files";
+    /// Dead letters are delivered; the manifest does not know yet.
+    pub const AFTER_DEAD_LETTERS: &str = "after-dead-letters";
     /// State changes are in the local database and derived files are rewritten; no
     /// snapshot holds them yet.
     pub const BEFORE_SNAPSHOT: &str = "before-snapshot";

@@ -71,6 +71,19 @@ impl<P: Processor> PartitionTask<P> {
             }
         }
         self.windows.restore_max_event(manifest.max_event_time_ms);
+        if let Some(dead_letters) = self.ctx.dead_letters.clone() {
+            let (partition, from) = (self.partition, manifest.dead_letter_offsets.clone());
+            self.dead_letters_sent =
+                tokio::task::spawn_blocking(move || dead_letters.already_sent(partition, &from))
+                    .await
+                    .expect("dead-letter scan thread")?;
+            if !self.dead_letters_sent.is_empty() {
+                info!(
+                    letters = self.dead_letters_sent.len(),
+                    "dead letters of an unfinished flush found; they are not sent again"
+                );
+            }
+        }
         if self.state.is_none() {
             let cfg = &self.ctx.config;
             let (state, restored) = TaskState::open(
@@ -131,6 +144,9 @@ impl<P: Processor> PartitionTask<P> {
                 failpoint::hit(points::BETWEEN_FILES);
             }
         }
+        if self.send_dead_letters(&plans).await? {
+            failpoint::hit(points::AFTER_DEAD_LETTERS);
+        }
         self.stage_state(hours)?;
         self.write_derived().await?;
         failpoint::hit(points::BEFORE_SNAPSHOT);
@@ -167,6 +183,57 @@ impl<P: Processor> PartitionTask<P> {
         self.commit().await;
         self.cleanup_snapshots().await;
         Ok(())
+    }
+
+    /// Produces the dead letters of the planned files that are not out yet, and records
+    /// where they ended in the manifest (saved by the caller). Returns whether it sent any.
+    async fn send_dead_letters(&mut self, plans: &[(FileKey, sink::FilePaths)]) -> Result<bool> {
+        let Some(dead_letters) = self.ctx.dead_letters.clone() else {
+            return Ok(false);
+        };
+        let mut letters = Vec::new();
+        for (key, _) in plans {
+            let Some(buffer) = self
+                .windows
+                .get(key.hour_ms)
+                .and_then(|w| w.buffers[key.dataset].as_ref())
+            else {
+                continue;
+            };
+            letters.extend(
+                self.processor
+                    .dead_letters(key.dataset, &buffer.rows)
+                    .into_iter()
+                    .filter(|l| {
+                        !self
+                            .dead_letters_sent
+                            .contains(&(l.source_topic, l.source_offset))
+                    }),
+            );
+        }
+        if letters.is_empty() {
+            return Ok(false);
+        }
+        let (ends, sent, error) = dead_letters.send(self.partition, &letters).await;
+        for (topic, _) in &sent {
+            if let Some(name) = self.topic_names[*topic].as_deref() {
+                self.ctx
+                    .metrics
+                    .dead_letters
+                    .with_label_values(&[name])
+                    .inc();
+            }
+        }
+        self.dead_letters_sent.extend(sent);
+        for (topic, end) in ends {
+            let known = self
+                .manifest
+                .dead_letter_offsets
+                .entry(topic)
+                .or_insert(end);
+            *known = (*known).max(end);
+        }
+        error.map_or(Ok(true), Err)
     }
 
     fn plan(&self, hours: &[i64]) -> Vec<(FileKey, sink::FilePaths)> {
@@ -249,6 +316,18 @@ impl<P: Processor> PartitionTask<P> {
             self.manifest.set_offset(name, safe);
         }
         self.manifest.max_event_time_ms = self.windows.max_event_ms();
+        // Letters of records below the safe offsets are never replayed: forget them.
+        let safe: Vec<i64> = self
+            .topic_names
+            .iter()
+            .map(|name| {
+                name.as_ref()
+                    .and_then(|n| self.manifest.offsets.get(n).copied())
+                    .unwrap_or(0)
+            })
+            .collect();
+        self.dead_letters_sent
+            .retain(|(topic, offset)| *offset >= safe[*topic]);
         self.manifest.pending.clear();
         self.manifest.prune();
         debug_assert!(hours.iter().all(|h| h % HOUR_MS == 0));

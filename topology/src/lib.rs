@@ -19,6 +19,7 @@
 pub mod budget;
 pub mod commit;
 pub mod config;
+pub mod dead_letter;
 pub mod error;
 pub mod failpoint;
 mod flush;

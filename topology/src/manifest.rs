@@ -32,6 +32,10 @@ pub struct Manifest {
     pub durable_marks: BTreeMap<String, BTreeMap<i64, i64>>,
     pub max_event_time_ms: Option<i64>,
     pub pending: Vec<String>,
+    /// Per dead-letter topic, the offset after the last letter this partition confirmed:
+    /// where a new owner starts looking for letters of an unfinished flush.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dead_letter_offsets: BTreeMap<String, i64>,
     /// Absent until the partition's state first changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateRef>,

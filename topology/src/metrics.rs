@@ -30,6 +30,7 @@ pub struct RuntimeMetrics {
     pub state_snapshot_bytes: IntCounter,
     pub state_store_bytes: IntGaugeVec,
     pub state_failures: IntCounter,
+    pub dead_letters: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -217,6 +218,12 @@ impl RuntimeMetrics {
                     .expect("metric registered once");
                 g
             },
+            dead_letters: counter_vec(
+                registry,
+                "lakestream_dead_letters_total",
+                "Rejected records copied to their dead-letter topic",
+                &["topic"],
+            ),
             state_failures: counter(
                 registry,
                 "lakestream_state_failures_total",

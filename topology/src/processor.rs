@@ -14,6 +14,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use lakestream_state::{PartitionDb, StateBatch};
 
+pub use crate::dead_letter::DeadLetter;
 use crate::record::SourceRecord;
 
 /// A dataset of the lake, e.g. `processed/user_attempts`.
@@ -107,6 +108,12 @@ pub trait Processor: Send + Sync + 'static {
 
     /// Encodes buffered rows of one dataset into an Arrow batch with that dataset's schema.
     fn encode(&self, dataset: usize, rows: &[Self::Row]) -> anyhow::Result<RecordBatch>;
+
+    /// Records of `dataset`'s rows to copy to their dead-letter topic (rejected records),
+    /// when dead letters are enabled.
+    fn dead_letters(&self, _dataset: usize, _rows: &[Self::Row]) -> Vec<DeadLetter> {
+        Vec::new()
+    }
 
     /// What to say about a file about to be written (e.g. its quality report), stored in
     /// its sidecar under `quality`; `Null` for nothing. Must be a function of the rows.

@@ -124,6 +124,29 @@ pub async fn run<F: ProcessorFactory>(
     let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
     // The committer needs the consumer and the consumer's context needs the committer:
     // the slot is filled right after the consumer exists.
+    let dead_letters = if config.dead_letter_topics.iter().any(Option::is_some) {
+        let topics: Vec<(String, Option<String>)> = config
+            .topics
+            .iter()
+            .cloned()
+            .zip(
+                config
+                    .dead_letter_topics
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::repeat(None)),
+            )
+            .collect();
+        let (kafka, timeout) = (kafka.clone(), config.commit_timeout);
+        let connected = tokio::task::spawn_blocking(move || {
+            crate::dead_letter::DeadLetters::connect(&kafka, topics, timeout)
+        })
+        .await
+        .expect("dead-letter setup thread")?;
+        Some(Arc::new(connected))
+    } else {
+        None
+    };
     let committer_slot = Arc::new(std::sync::OnceLock::new());
     let task_ctx = Arc::new(TaskContext {
         store,
@@ -133,6 +156,7 @@ pub async fn run<F: ProcessorFactory>(
         committer: Arc::new(LateCommitter(committer_slot.clone())),
         clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
         live: live.clone(),
+        dead_letters,
     });
     let context = GroupContext::new(tokio::runtime::Handle::current(), factory, task_ctx);
     let consumer: Arc<GroupConsumer<F>> = Arc::new(

@@ -45,6 +45,8 @@ pub struct TaskContext {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// State databases served to interactive queries.
     pub live: Arc<LiveStores>,
+    /// The dead-letter producer, when dead letters are enabled.
+    pub dead_letters: Option<Arc<crate::dead_letter::DeadLetters>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct PartitionTask<P: Processor> {
     pub(crate) manifest: Manifest,
     /// Opened by `recover`, before the first record.
     pub(crate) state: Option<TaskState>,
+    /// Records whose dead letter is already out (recovered from the topic, or sent).
+    pub(crate) dead_letters_sent: crate::dead_letter::Sent,
     /// Topics owned by this task, by global topic index; `None` for topics it does not own.
     pub(crate) topic_names: Vec<Option<String>>,
     pub(crate) next_offset: Vec<Option<i64>>,
@@ -126,6 +130,7 @@ impl<P: Processor> PartitionTask<P> {
             ),
             manifest: Manifest::new(partition),
             state: None,
+            dead_letters_sent: Default::default(),
             next_offset: vec![None; all.len()],
             replay_horizon: vec![0; all.len()],
             committed: vec![None; all.len()],
