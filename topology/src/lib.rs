@@ -11,6 +11,8 @@
 //! - [`flush`]: writes closed windows through the [`sink`] (Parquet on object_store), applies
 //!   their state changes to the partition's [`state`] database and uploads a snapshot,
 //!   records all of it in the partition's [`manifest`], then commits offsets ([`commit`]).
+//! - [`dead_letter`]: optional copies of rejected records in dead-letter topics, produced
+//!   during the flush and recorded in the manifest so each goes out once.
 //! - [`budget`] bounds the memory of all open windows; [`failpoint`] injects crashes for
 //!   tests; [`metrics`] and [`config`] are what they say.
 //!
