@@ -11,6 +11,9 @@ use crate::quality::anomaly::{AnomalyRules, Sketch};
 
 pub const STORE: &str = "anomaly";
 
+/// How much further than a value a volume must stray (see [`Anomalies::judge_volume`]).
+const VOLUME_FACTOR: f64 = 1.5;
+
 /// Events of one user in one event hour, per topic: a sample of each is added to the
 /// history when the hour is staged.
 pub const USER_HOUR: [&str; 3] = [
@@ -101,13 +104,16 @@ impl Anomalies {
             .or_default() += 1;
     }
 
-    /// Robust z-score of `x` against the history of `metric`, without counting it; `None`
-    /// when it is within the sensitivity or the history is too short.
-    pub fn judge(&self, metric: &str, x: f64) -> Option<f64> {
+    /// Robust z-score of a user's events in one hour against the history of `metric`,
+    /// without counting it; `None` when it is within the volume sensitivity or the history
+    /// is too short. Volumes are judged at 1.5 times the sensitivity: an hour's count is
+    /// burstier than a single value (a learner's whole session can fall into one hour),
+    /// and a normal long session must not read as an anomaly.
+    pub fn judge_volume(&self, metric: &str, x: f64) -> Option<f64> {
         self.horizon
             .get(metric)?
             .robust_z(x, self.rules.min_samples)
-            .filter(|z| z.abs() > self.rules.sensitivity)
+            .filter(|z| *z > VOLUME_FACTOR * self.rules.sensitivity)
     }
 
     pub fn stage(

@@ -275,8 +275,7 @@ impl LearningProcessor {
             .filter_map(|(user, events)| {
                 let z = self
                     .anomalies
-                    .judge(anomaly::USER_HOUR[topic], events as f64)
-                    .filter(|z| *z > 0.0)?;
+                    .judge_volume(anomaly::USER_HOUR[topic], events as f64)?;
                 self.anomalies_found.inc();
                 Some(serde_json::json!({
                     "user_id": String::from_utf8_lossy(user),
