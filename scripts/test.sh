@@ -10,7 +10,8 @@ ensure_tansu
 cargo build --release --workspace --all-targets
 # --all-targets: every test binary, plus a smoke run of each benchmark; no doc-tests.
 log="$CACHE/test-output.log"
-cargo test --release --workspace --all-targets "$@" 2>&1 | tee "$log"
+# --no-fail-fast: a failing test binary must not hide the results of the others.
+cargo test --release --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -68,6 +68,9 @@ impl<P: Processor> PartitionTask<P> {
         for (t, name) in self.topic_names.iter().enumerate() {
             if let Some(name) = name {
                 self.replay_horizon[t] = manifest.replay_horizon(name);
+                if let Some(offset) = manifest.offsets.get(name) {
+                    self.continuity[t].resume_at(*offset);
+                }
             }
         }
         self.windows.restore_max_event(manifest.max_event_time_ms);

@@ -21,6 +21,7 @@
 pub mod budget;
 pub mod commit;
 pub mod config;
+pub mod continuity;
 pub mod dead_letter;
 pub mod error;
 pub mod failpoint;

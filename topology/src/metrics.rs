@@ -2,7 +2,7 @@
 //! labels from small fixed sets (topic, dataset, partition). Updated per batch or per flush.
 
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    exponential_buckets, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
 };
 
@@ -10,6 +10,8 @@ use prometheus::{
 pub struct RuntimeMetrics {
     pub records_consumed: IntCounterVec,
     pub records_replayed_durable: IntCounterVec,
+    pub records_redelivered: IntCounterVec,
+    pub offset_gap_records: IntCounterVec,
     pub late_records: IntCounterVec,
     pub rows_written: IntCounterVec,
     pub files_written: IntCounterVec,
@@ -20,6 +22,9 @@ pub struct RuntimeMetrics {
     pub commit_failures: IntCounter,
     pub write_failures: IntCounter,
     pub open_windows: IntGaugeVec,
+    pub consumed_lag: IntGaugeVec,
+    pub durable_lag: IntGaugeVec,
+    pub event_time_lag: GaugeVec,
     pub buffered_bytes: IntGauge,
     pub rebalances: IntCounterVec,
     pub assigned_partitions: IntGauge,
@@ -90,6 +95,33 @@ impl RuntimeMetrics {
             &["partition"],
         )
         .expect("valid metric");
+        let lag = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["topic", "partition"])
+                .expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        let consumed_lag = lag(
+            "lakestream_consumed_lag_records",
+            "High watermark minus the next offset the partition task will read",
+        );
+        let durable_lag = lag(
+            "lakestream_durable_lag_records",
+            "High watermark minus the committed offset: records not yet durable in the lake",
+        );
+        let event_time_lag = GaugeVec::new(
+            Opts::new(
+                "lakestream_event_time_lag_seconds",
+                "Wall clock minus the partition task's event-time watermark",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(event_time_lag.clone()))
+            .expect("metric registered once");
         let buffered_bytes = IntGauge::new(
             "lakestream_buffered_bytes",
             "Bytes held by open windows of this process",
@@ -125,6 +157,18 @@ impl RuntimeMetrics {
                 registry,
                 "lakestream_records_replayed_durable_total",
                 "Replayed records skipped because the lake already holds them",
+                &["topic"],
+            ),
+            records_redelivered: counter_vec(
+                registry,
+                "lakestream_records_redelivered_total",
+                "Records delivered again at an offset the task had already consumed (dropped)",
+                &["topic"],
+            ),
+            offset_gap_records: counter_vec(
+                registry,
+                "lakestream_offset_gap_records_total",
+                "Offsets skipped by the consumer (transaction markers, compaction, retention, or a broker fault)",
                 &["topic"],
             ),
             late_records: counter_vec(
@@ -170,6 +214,9 @@ impl RuntimeMetrics {
             commit_failures,
             write_failures,
             open_windows,
+            consumed_lag,
+            durable_lag,
+            event_time_lag,
             buffered_bytes,
             rebalances: counter_vec(
                 registry,

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::budget::MemoryBudget;
 use crate::commit::OffsetCommitter;
 use crate::config::RuntimeConfig;
+use crate::continuity::{Continuity, OffsetContinuity};
 use crate::manifest::Manifest;
 use crate::metrics::RuntimeMetrics;
 use crate::processor::{Dataset, Parsed, Processor, RouteContext};
@@ -88,6 +89,7 @@ pub struct PartitionTask<P: Processor> {
     /// Topics owned by this task, by global topic index; `None` for topics it does not own.
     pub(crate) topic_names: Vec<Option<String>>,
     pub(crate) next_offset: Vec<Option<i64>>,
+    pub(crate) continuity: Vec<OffsetContinuity>,
     pub(crate) replay_horizon: Vec<i64>,
     pub(crate) committed: Vec<Option<i64>>,
     pub(crate) last_record: Instant,
@@ -98,6 +100,8 @@ pub struct PartitionTask<P: Processor> {
     records_since_budget_check: usize,
     consumed: Vec<IntCounter>,
     replayed: Vec<IntCounter>,
+    redelivered: Vec<IntCounter>,
+    gap_records: Vec<IntCounter>,
     /// Durable records skipped since the last report, per topic.
     replay_skipped: Vec<u64>,
     late: Vec<IntCounter>,
@@ -132,6 +136,7 @@ impl<P: Processor> PartitionTask<P> {
             state: None,
             dead_letters_sent: Default::default(),
             next_offset: vec![None; all.len()],
+            continuity: vec![OffsetContinuity::default(); all.len()],
             replay_horizon: vec![0; all.len()],
             committed: vec![None; all.len()],
             last_record: Instant::now(),
@@ -142,6 +147,8 @@ impl<P: Processor> PartitionTask<P> {
             records_since_budget_check: 0,
             consumed: counter(&m.records_consumed),
             replayed: counter(&m.records_replayed_durable),
+            redelivered: counter(&m.records_redelivered),
+            gap_records: counter(&m.offset_gap_records),
             replay_skipped: vec![0; all.len()],
             late: counter(&m.late_records),
             end_tx,
@@ -187,6 +194,9 @@ impl<P: Processor> PartitionTask<P> {
 
     async fn on_record(&mut self, record: SourceRecord) {
         let t = record.topic;
+        if !self.check_continuity(&record) {
+            return;
+        }
         self.consumed[t].inc();
         self.records_since_budget_check += 1;
         if self.records_since_budget_check >= BUDGET_CHECK_EVERY {
@@ -268,6 +278,45 @@ impl<P: Processor> PartitionTask<P> {
         }
     }
 
+    /// False for a record this task already holds (see `continuity.rs`).
+    fn check_continuity(&mut self, record: &SourceRecord) -> bool {
+        let t = record.topic;
+        let topic = self.topic_names[t].as_deref().unwrap_or_default();
+        match self.continuity[t].observe(record.offset) {
+            Continuity::Next => true,
+            Continuity::Redelivered { first } => {
+                if first {
+                    warn!(
+                        topic,
+                        offset = record.offset,
+                        "an offset this task already consumed was delivered again; dropping it (counted in lakestream_records_redelivered_total)"
+                    );
+                }
+                self.redelivered[t].inc();
+                false
+            }
+            Continuity::Gap { from, to } => {
+                // One missing offset is what a transaction's commit marker leaves behind.
+                if to - from > 1 {
+                    warn!(
+                        topic,
+                        from,
+                        to,
+                        "offsets were skipped by the consumer; those records are not in the lake unless they were transaction markers or compacted away"
+                    );
+                } else {
+                    tracing::debug!(
+                        topic,
+                        offset = from,
+                        "one offset skipped (a transaction marker?)"
+                    );
+                }
+                self.gap_records[t].inc_by((to - from) as u64);
+                true
+            }
+        }
+    }
+
     fn on_end(&mut self, topic: usize) {
         self.at_end[topic] = true;
         if self.at_end.iter().all(|e| *e) {
@@ -331,6 +380,7 @@ impl<P: Processor> PartitionTask<P> {
 
     async fn on_tick(&mut self) {
         self.probe_end();
+        self.report_lag();
         let cfg = self.ctx.config.clone();
         self.ctx
             .metrics
@@ -362,6 +412,52 @@ impl<P: Processor> PartitionTask<P> {
         }
     }
 
+    /// The three lag signals of every owned topic, side by side (README, "Lag"): what is
+    /// left to read, what is left to make durable, and how far event time trails the
+    /// clock. An idle partition reports 0, never nothing.
+    fn report_lag(&self) {
+        let m = &self.ctx.metrics;
+        let partition = self.partition.to_string();
+        let event_lag_s = self
+            .windows
+            .watermark_ms()
+            .map_or(0.0, |w| (((self.ctx.clock)() - w) as f64 / 1000.0).max(0.0));
+        for (t, name) in self.topic_names.iter().enumerate() {
+            let Some(name) = name else { continue };
+            let durable = self.manifest.offsets.get(name).copied();
+            let position = self.next_offset[t].or(durable);
+            // What the group holds: external lag exporters and autoscalers read the same.
+            let committed = self.committed[t].or(durable);
+            // Unknown until the first fetch answer, a moment after assignment: a made-up 0
+            // would tell an autoscaler that nothing is left.
+            let Some(high) = self.ctx.committer.high_watermark(name, self.partition) else {
+                continue;
+            };
+            // Nothing read or committed yet: everything up to the end is left.
+            let left = |from: Option<i64>| (high - from.unwrap_or(0)).max(0);
+            let labels = [name.as_str(), partition.as_str()];
+            m.consumed_lag
+                .with_label_values(&labels)
+                .set(left(position));
+            m.durable_lag
+                .with_label_values(&labels)
+                .set(left(committed));
+            m.event_time_lag.with_label_values(&labels).set(event_lag_s);
+        }
+    }
+
+    /// Another instance reports this partition from now on.
+    fn forget_lag(&self) {
+        let m = &self.ctx.metrics;
+        let partition = self.partition.to_string();
+        for name in self.topic_names.iter().flatten() {
+            let labels = [name.as_str(), partition.as_str()];
+            let _ = m.consumed_lag.remove_label_values(&labels);
+            let _ = m.durable_lag.remove_label_values(&labels);
+            let _ = m.event_time_lag.remove_label_values(&labels);
+        }
+    }
+
     async fn stop(&mut self, reason: StopReason) {
         let hours = self.windows.all_hours();
         info!(
@@ -371,6 +467,7 @@ impl<P: Processor> PartitionTask<P> {
         );
         self.flush_until_done(hours, reason.as_str()).await;
         self.ctx.budget.forget(self.partition);
+        self.forget_lag();
         // The next owner (maybe this process again) reopens the database; release it.
         self.ctx.live.remove(self.partition);
         self.state = None;
