@@ -98,10 +98,14 @@ pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> 
             registry: registry.clone(),
             live: live.clone(),
             store: store.clone(),
+            broker: Some(Arc::new(crate::http::ready::BrokerProbe::new(
+                &settings.kafka_client_config(),
+                &settings.topic_names()[0],
+            )?)),
         };
         let addr =
             crate::http::serve(settings.http_socket()?, http_state, http_stop.clone()).await?;
-        info!(%addr, "serving /metrics, /healthz and /state queries");
+        info!(%addr, "serving /metrics, /healthz, /readyz and /state queries");
         config.instance.http_url = Some(format!("http://{}", advertised(addr)));
     }
     info!(lake = %location, group = %settings.kafka.group_id, "lakestream starting");

@@ -150,6 +150,10 @@ pub struct QualitySettings {
     /// Event-time history outliers are judged against.
     #[serde(with = "humantime_serde")]
     pub anomaly_horizon: Duration,
+    /// How long, in event time, an attempt waits for its session before it is flagged as
+    /// an attempt without a session.
+    #[serde(with = "humantime_serde")]
+    pub session_wait: Duration,
 }
 
 impl Default for Settings {
@@ -197,6 +201,7 @@ impl Default for Settings {
                 anomaly_sensitivity: 6.0,
                 anomaly_min_samples: 500,
                 anomaly_horizon: Duration::from_secs(7 * 86_400),
+                session_wait: Duration::from_secs(2 * 3600),
             },
             state: StateSettings {
                 dedup_horizon: Duration::from_secs(7 * 86_400),
@@ -345,6 +350,7 @@ impl Settings {
                 min_samples: q.anomaly_min_samples,
                 horizon_ms: q.anomaly_horizon.as_millis() as i64,
             },
+            session_wait: q.session_wait,
         }
     }
 
@@ -383,6 +389,12 @@ impl Settings {
             return Err(ConfigError(
                 "quality.anomaly_horizon must be at least 1h".into(),
             ));
+        }
+        if q.session_wait < Duration::from_secs(60) || q.session_wait > self.state.dedup_horizon {
+            return Err(ConfigError(format!(
+                "quality.session_wait is {:?}; give at least 1m and at most state.dedup_horizon ({:?}); sessions longer than it flag their attempts",
+                q.session_wait, self.state.dedup_horizon
+            )));
         }
         if q.timeliness.is_zero() || q.skew.is_zero() {
             return Err(ConfigError(
@@ -584,6 +596,10 @@ mod tests {
             (
                 &[("LAKESTREAM_QUALITY__ANOMALY_SENSITIVITY", "0.5")],
                 "quality.anomaly_sensitivity",
+            ),
+            (
+                &[("LAKESTREAM_QUALITY__SESSION_WAIT", "10s")],
+                "quality.session_wait",
             ),
         ];
         for (vars, expected) in cases {

@@ -222,9 +222,5 @@ fn sigterm_flushes_open_windows_and_exits_zero() {
 
 /// `lakestream_records_consumed_total`, summed over topics, from the instance's /metrics.
 fn consumed(addr: &str) -> u64 {
-    let (_, body) = common::http::get(addr, "/metrics");
-    body.lines()
-        .filter(|l| l.starts_with("lakestream_records_consumed_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    common::http::metric_sum(addr, "lakestream_records_consumed_total")
 }

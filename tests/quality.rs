@@ -340,3 +340,152 @@ async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
     assert_eq!(busy_reported[0]["user_id"], json!(busy));
     assert!(busy_reported[0]["events"].as_u64().unwrap() >= 2000);
 }
+
+/// Event time of a generated valid event (attempts and training: `timestamp`; sessions:
+/// `ended_at`).
+fn event_ms(v: &Value) -> Option<i64> {
+    let t = v.get("timestamp").or_else(|| v.get("ended_at"))?;
+    // The contract allows epoch milliseconds or RFC 3339; the generator sends both.
+    t.as_i64().or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(t.as_str()?)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+/// The error-level session rule on a generated workload with three attempts whose session
+/// is never sent: the injected attempts are flagged, no attempt whose session arrived is,
+/// and none twice, in
+/// `quality/attempts_without_session`; the counters on `/metrics` of the running instance
+/// agree with the lake and with the produced kinds.
+#[test]
+fn attempts_without_a_session_are_flagged_and_every_counter_agrees() {
+    use lakestream::demo::generator::Kind;
+    let (kafka, topics) = common::mock_with_topics("orphans", 1);
+    let produced = common::generate(41, 20, 2, 3000);
+    let valid = |role: &'static str| {
+        produced
+            .iter()
+            .filter(move |p| p.0 == role && p.3 == Kind::Valid)
+            .map(|p| serde_json::from_slice::<Value>(&p.2).unwrap())
+    };
+    let sessions: std::collections::HashSet<String> = valid("user.sessions")
+        .map(|v| v["session_id"].as_str().unwrap().to_string())
+        .collect();
+    // Injected six hours into the stream's first pass over its days (the generator then
+    // replays the days), so the watermark passes the end of their wait.
+    let first_ms = produced
+        .iter()
+        .find_map(|p| event_ms(&serde_json::from_slice(&p.2).ok()?))
+        .unwrap();
+    let at = produced
+        .iter()
+        .position(|p| {
+            p.0 == "user.attempts"
+                && p.3 == Kind::Valid
+                && event_ms(&serde_json::from_slice(&p.2).unwrap()).unwrap()
+                    > first_ms + 6 * 3_600_000
+        })
+        .unwrap();
+    let next_to: Value = serde_json::from_slice(&produced[at].2).unwrap();
+    let (user, mid_ms) = (produced[at].1.clone(), event_ms(&next_to).unwrap());
+    let mut records = common::records_of(&produced);
+    let mut injected = Vec::new();
+    for i in 0..3 {
+        let id = format!("orphan-{i}");
+        let mut v = attempt(&id, mid_ms + i * 1000, 4000);
+        v["user_id"] = json!(user);
+        v["session_id"] = json!(format!("never-sent-{i}"));
+        let record = (
+            "user.attempts".into(),
+            user.clone(),
+            v.to_string().into_bytes(),
+        );
+        records.insert(at + 1, record);
+        injected.push(id);
+    }
+    // Attempts whose session never arrives: the injected ones, and those whose session
+    // record was invalid (quarantined). The latter may be flagged, if the stream's
+    // watermark passes their wait; nothing else may be.
+    let mut candidates: Vec<String> = valid("user.attempts")
+        .filter(|v| !sessions.contains(v["session_id"].as_str().unwrap()))
+        .map(|v| v["event_id"].as_str().unwrap().to_string())
+        .collect();
+    candidates.extend(injected.iter().cloned());
+    common::produce(kafka.bootstrap_servers(), &topics, &records);
+
+    let lake = tempfile::tempdir().unwrap();
+    let env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    let mut child = common::process::Lakestream::spawn("lakestream", &env, &[], None);
+    child.wait_until_assigned();
+    let addr = child.http_addr();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    // Consumed, then quiet: the idle flush has closed every window and judged every wait.
+    let mut last = (u64::MAX, std::time::Instant::now());
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream did not settle"
+        );
+        let now = (
+            common::http::metric_sum(&addr, "lakestream_records_consumed_total"),
+            common::http::metric_sum(&addr, "lakestream_attempts_without_session_total"),
+        );
+        let key = now.0 * 1_000_000 + now.1;
+        if key != last.0 {
+            last = (key, std::time::Instant::now());
+        } else if now.0 == records.len() as u64 && last.1.elapsed().as_secs() >= 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let counted = common::http::metric_sum(&addr, "lakestream_attempts_without_session_total");
+    let kinds = |kind: Kind| produced.iter().filter(|p| p.3 == kind).count() as u64;
+    assert_eq!(
+        common::http::metric_sum(&addr, "lakestream_records_duplicate_total"),
+        kinds(Kind::Duplicate)
+    );
+    assert_eq!(
+        common::http::metric_sum(&addr, "lakestream_records_quarantined_total"),
+        kinds(Kind::Invalid)
+    );
+    assert_eq!(
+        common::http::metric_sum(&addr, "lakestream_records_processed_total"),
+        kinds(Kind::Valid) + injected.len() as u64
+    );
+    child.terminate();
+    assert!(child.wait(std::time::Duration::from_secs(60)).success());
+
+    let flagged: Vec<String> = lake::rows(lake.path(), "quality/attempts_without_session")
+        .iter()
+        .map(|r| r.str("event_id").to_string())
+        .collect();
+    let unique: std::collections::HashSet<&String> = flagged.iter().collect();
+    assert_eq!(
+        unique.len(),
+        flagged.len(),
+        "an attempt flagged twice: {flagged:?}"
+    );
+    for id in &injected {
+        assert!(
+            unique.contains(id),
+            "{id} has no session but was not flagged"
+        );
+    }
+    for id in &flagged {
+        assert!(
+            candidates.contains(id),
+            "{id} was flagged but its session arrived"
+        );
+    }
+    assert_eq!(
+        counted,
+        flagged.len() as u64,
+        "the counter agrees with the lake"
+    );
+}

@@ -1,7 +1,8 @@
-//! The HTTP surface (axum): Prometheus metrics, health probes, and interactive queries of
-//! the live state ([`query`]).
+//! The HTTP surface (axum): Prometheus metrics, health probes ([`ready`]), and
+//! interactive queries of the live state ([`query`]).
 
 mod query;
+pub mod ready;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,12 +25,15 @@ pub struct AppState {
     pub registry: Registry,
     pub live: Arc<LiveStores>,
     pub store: Arc<dyn ObjectStore>,
+    /// Checks the broker for `/readyz`; `None` skips that check.
+    pub broker: ready::SharedProbe,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(ready::readyz))
         .route("/state/users/{user_id}/daily/{date}", get(query::daily))
         .with_state(state)
 }

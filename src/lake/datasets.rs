@@ -27,6 +27,10 @@ pub fn quarantine(topic: Topic) -> usize {
 /// `aggregated/daily_user_stats`: derived from state, one file per partition and day.
 pub const AGGREGATED_DAILY: usize = 9;
 
+/// `quality/attempts_without_session`: attempts flagged by the session rule, derived from
+/// state like the daily aggregates.
+pub const ATTEMPTS_WITHOUT_SESSION: usize = 10;
+
 /// Columns of a processed dataset that come from optional input fields: a window where
 /// most of them are null is worth a warning (a producer may have stopped sending them).
 pub fn optional_columns(dataset: usize) -> &'static [&'static str] {
@@ -197,10 +201,21 @@ pub fn daily_schema() -> SchemaRef {
     ]))
 }
 
+/// Attempts whose session never arrived (see `pipeline/orphans.rs`).
+pub fn orphans_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        f("event_id", DataType::Utf8, false),
+        f("user_id", DataType::Utf8, false),
+        f("session_id", DataType::Utf8, false),
+        f("timestamp", ts(), false),
+        f("partition", DataType::Int32, false),
+    ]))
+}
+
 /// All datasets, indexed as [`raw`], [`processed`], [`quarantine`] and
 /// [`AGGREGATED_DAILY`] say.
 pub fn all() -> Vec<Dataset> {
-    let mut out = Vec::with_capacity(10);
+    let mut out = Vec::with_capacity(11);
     for topic in Topic::ALL {
         out.push(Dataset {
             path: format!("raw/{}", topic.name()),
@@ -232,6 +247,11 @@ pub fn all() -> Vec<Dataset> {
         schema: daily_schema(),
         plain_columns: vec!["user_id"],
     });
-    debug_assert_eq!(out.len(), AGGREGATED_DAILY + 1);
+    out.push(Dataset {
+        path: "quality/attempts_without_session".into(),
+        schema: orphans_schema(),
+        plain_columns: vec!["event_id"],
+    });
+    debug_assert_eq!(out.len(), ATTEMPTS_WITHOUT_SESSION + 1);
     out
 }

@@ -14,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use lakestream_topology::SourceRecord;
 
 use crate::domain::{Attempt, ModelState, Rejection, Session, Training};
+use crate::pipeline::orphans::OrphanRow;
 use crate::pipeline::DailyRow;
 
 fn utc(builder: TimestampMillisecondBuilder) -> TimestampMillisecondBuilder {
@@ -335,6 +336,36 @@ pub fn training<'a>(
     after.finish_into(&mut columns);
     columns.push(Arc::new(irt_topic.finish()));
     finish(schema, columns)
+}
+
+pub fn orphans<'a>(
+    schema: SchemaRef,
+    rows: impl Iterator<Item = &'a OrphanRow>,
+) -> Result<RecordBatch, ArrowError> {
+    let (mut event, mut user, mut session) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut time = utc(TimestampMillisecondBuilder::new());
+    let mut partition = Int32Builder::new();
+    for r in rows {
+        event.append_value(&r.attempt.event_id);
+        user.append_value(&r.attempt.user_id);
+        session.append_value(&r.attempt.session_id);
+        time.append_value(r.attempt.event_time_ms);
+        partition.append_value(r.partition);
+    }
+    finish(
+        schema,
+        vec![
+            Arc::new(event.finish()),
+            Arc::new(user.finish()),
+            Arc::new(session.finish()),
+            Arc::new(time.finish()),
+            Arc::new(partition.finish()),
+        ],
+    )
 }
 
 pub fn daily<'a>(

@@ -10,6 +10,7 @@
 pub mod anomaly;
 pub mod daily;
 pub mod dedup;
+pub mod orphans;
 mod row;
 
 use std::sync::Arc;
@@ -31,7 +32,14 @@ pub use row::Row;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// The processor's state stores (column families).
-pub const STORES: &[&str] = &[dedup::STORE, daily::STORE, anomaly::STORE];
+pub const STORES: &[&str] = &[
+    dedup::STORE,
+    daily::STORE,
+    anomaly::STORE,
+    orphans::SESSIONS_STORE,
+    orphans::WAITING_STORE,
+    orphans::ORPHANS_STORE,
+];
 
 /// Domain counters, labelled by topic role.
 #[derive(Clone)]
@@ -42,6 +50,7 @@ pub struct DomainMetrics {
     pub duplicates: IntCounterVec,
     pub aggregate_too_late: IntCounter,
     pub anomalies: IntCounter,
+    pub without_session: IntCounter,
 }
 
 impl DomainMetrics {
@@ -85,6 +94,14 @@ impl DomainMetrics {
             "Values flagged as statistical outliers (info level; the record is processed)",
         )
         .expect("valid metric");
+        let without_session = IntCounter::new(
+            "lakestream_attempts_without_session_total",
+            "Attempts whose session did not arrive within quality.session_wait (error level; processed and flagged)",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(without_session.clone()))
+            .expect("metric registered once");
         registry
             .register(Box::new(anomalies.clone()))
             .expect("metric registered once");
@@ -110,6 +127,7 @@ impl DomainMetrics {
             duplicates,
             aggregate_too_late,
             anomalies,
+            without_session,
         }
     }
 }
@@ -158,12 +176,17 @@ impl ProcessorFactory for LearningFactory {
             dedup: dedup::Dedup::new(self.rules.dedup_horizon.as_millis() as i64),
             anomalies: anomaly::Anomalies::new(self.quality.anomaly),
             daily: daily::Daily::new(self.rules.allowed_lateness.as_millis() as i64),
+            orphans: orphans::Orphans::new(
+                self.quality.session_wait.as_millis() as i64,
+                self.rules.allowed_lateness.as_millis() as i64,
+            ),
             processed: per_topic(&self.metrics.processed),
             quarantined: per_topic(&self.metrics.quarantined),
             duplicates: per_topic(&self.metrics.duplicates),
             accuracy_mismatches: self.metrics.accuracy_mismatches.clone(),
             aggregate_too_late: self.metrics.aggregate_too_late.clone(),
             anomalies_found: self.metrics.anomalies.clone(),
+            without_session: self.metrics.without_session.clone(),
         }
     }
 }
@@ -180,12 +203,14 @@ pub struct LearningProcessor {
     dedup: dedup::Dedup,
     daily: daily::Daily,
     anomalies: anomaly::Anomalies,
+    orphans: orphans::Orphans,
     processed: [IntCounter; 3],
     quarantined: [IntCounter; 3],
     duplicates: [IntCounter; 3],
     accuracy_mismatches: IntCounter,
     aggregate_too_late: IntCounter,
     anomalies_found: IntCounter,
+    without_session: IntCounter,
 }
 
 impl LearningProcessor {
@@ -235,8 +260,12 @@ impl LearningProcessor {
         let anomaly = self.outliers(&db, &mut event, hour)?;
         let mut rule_error = false;
         let applied = match &event {
-            Event::Attempt(a) => self.daily.attempt(a, hour, ctx.watermark_ms),
+            Event::Attempt(a) => {
+                self.orphans.attempt(a, hour, ctx.watermark_ms);
+                self.daily.attempt(a, hour, ctx.watermark_ms)
+            }
             Event::Session(s) => {
+                self.orphans.session(s, hour, ctx.watermark_ms);
                 if s.reported_accuracy_mismatch.is_some() {
                     self.accuracy_mismatches.inc();
                     rule_error = true;
@@ -388,13 +417,20 @@ impl Processor for LearningProcessor {
         let db = self.db()?;
         self.dedup.stage(hours, watermark_ms, batch)?;
         self.anomalies.stage(&db, hours, watermark_ms, batch)?;
-        self.daily.stage(&db, hours, watermark_ms, batch)
+        let (orphan_days, flagged) = self.orphans.stage(&db, hours, watermark_ms, batch)?;
+        self.without_session.inc_by(flagged);
+        let mut days = self.daily.stage(&db, hours, watermark_ms, batch)?;
+        days.extend(orphan_days);
+        days.sort_unstable();
+        days.dedup();
+        Ok(days)
     }
 
     fn forget(&mut self, hours: &[i64]) {
         self.dedup.forget(hours);
         self.daily.forget(hours);
         self.anomalies.forget(hours);
+        self.orphans.forget(hours);
     }
 
     fn dead_letters(&self, dataset: usize, rows: &[Row]) -> Vec<DeadLetter> {
@@ -460,16 +496,28 @@ impl Processor for LearningProcessor {
 
     fn derived(&self, days: &[i64]) -> anyhow::Result<Vec<DerivedFile<Row>>> {
         let db = self.db()?;
-        days.iter()
-            .map(|day| {
-                let rows = daily::Daily::rows(&db, *day, self.partition)?;
-                Ok(DerivedFile {
+        let mut files = Vec::new();
+        // A day without rows has no file to write: its state expired, or the day changed
+        // in the other dataset only. An empty file would hide the rows already written.
+        for day in days {
+            let rows = daily::Daily::rows(&db, *day, self.partition)?;
+            if !rows.is_empty() {
+                files.push(DerivedFile {
                     dataset: datasets::AGGREGATED_DAILY,
                     day_ms: *day,
                     rows: rows.into_iter().map(|r| Row::Daily(Box::new(r))).collect(),
-                })
-            })
-            .collect()
+                });
+            }
+            let rows = orphans::Orphans::rows(&db, *day, self.partition)?;
+            if !rows.is_empty() {
+                files.push(DerivedFile {
+                    dataset: datasets::ATTEMPTS_WITHOUT_SESSION,
+                    day_ms: *day,
+                    rows: rows.into_iter().map(|r| Row::Orphan(Box::new(r))).collect(),
+                });
+            }
+        }
+        Ok(files)
     }
 
     fn row_bytes(row: &Row) -> usize {
@@ -523,6 +571,9 @@ impl Processor for LearningProcessor {
             )?,
             datasets::AGGREGATED_DAILY => {
                 encode::daily(schema, rows.iter().filter_map(Row::as_daily))?
+            }
+            datasets::ATTEMPTS_WITHOUT_SESSION => {
+                encode::orphans(schema, rows.iter().filter_map(Row::as_orphan))?
             }
             other => anyhow::bail!("unknown dataset index {other}"),
         };

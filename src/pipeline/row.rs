@@ -3,6 +3,7 @@
 
 use lakestream_topology::SourceRecord;
 
+use super::orphans::OrphanRow;
 use super::DailyRow;
 use crate::domain::{Attempt, Event, Rejection, Session, Training};
 use crate::quality::Outcome;
@@ -18,6 +19,8 @@ pub enum Row {
     Training(Box<Training>),
     /// One user's day of `aggregated/daily_user_stats`, read back from state.
     Daily(Box<DailyRow>),
+    /// An attempt whose session never arrived, read back from state.
+    Orphan(Box<OrphanRow>),
 }
 
 impl Row {
@@ -59,6 +62,19 @@ impl Row {
                     + d.user_id.len()
                     + d.stats.items.iter().map(|i| i.len() + 24).sum::<usize>()
             }
+            Row::Orphan(o) => {
+                BASE + std::mem::size_of::<OrphanRow>()
+                    + o.attempt.event_id.len()
+                    + o.attempt.user_id.len()
+                    + o.attempt.session_id.len()
+            }
+        }
+    }
+
+    pub fn as_orphan(&self) -> Option<&OrphanRow> {
+        match self {
+            Row::Orphan(o) => Some(o),
+            _ => None,
         }
     }
 

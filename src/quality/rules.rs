@@ -20,6 +20,9 @@ pub struct QualityRules {
     pub max_null_share: f64,
     /// Outliers: sensitivity, samples needed, history kept.
     pub anomaly: AnomalyRules,
+    /// An attempt whose session has not arrived this long (event time) after it is
+    /// flagged (error level).
+    pub session_wait: Duration,
 }
 
 impl Default for QualityRules {
@@ -31,6 +34,7 @@ impl Default for QualityRules {
             max_duplicate_share: 0.05,
             max_null_share: 0.5,
             anomaly: AnomalyRules::default(),
+            session_wait: Duration::from_secs(2 * 3600),
         }
     }
 }

@@ -56,3 +56,12 @@ pub fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
     let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
     (status, json)
 }
+
+/// A metric of a running instance's `/metrics`, summed over its labels (0 when absent).
+pub fn metric_sum(addr: &str, name: &str) -> u64 {
+    let (_, body) = get(addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}

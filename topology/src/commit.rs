@@ -25,6 +25,10 @@ pub trait OffsetCommitter: Send + Sync + 'static {
     /// `consumed` is the task's own next offset, known even when librdkafka has not
     /// recorded a position yet (records that arrived on the main queue).
     fn at_end(&self, topic: &str, partition: i32, consumed: Option<i64>) -> Option<bool>;
+
+    /// The partition's end (high watermark) from the consumer's last fetch; `None` before
+    /// the first fetch answer.
+    fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64>;
 }
 
 pub struct KafkaCommitter<C: ConsumerContext + 'static> {
@@ -50,6 +54,10 @@ impl<C: ConsumerContext + 'static> OffsetCommitter for KafkaCommitter<C> {
             partition,
             consumed,
         )
+    }
+
+    fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        cached_high_watermark(self.consumer.upgrade()?.as_ref(), topic, partition)
     }
 
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {

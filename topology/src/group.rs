@@ -127,6 +127,7 @@ impl<F: ProcessorFactory> GroupContext<F> {
             .metrics
             .assigned_partitions
             .set(tasks.len() as i64);
+        self.task_ctx.live.set_assigned(tasks.keys().copied());
         info!(partitions = ?tasks.keys().collect::<Vec<_>>(), "partition tasks running");
     }
 
@@ -164,10 +165,12 @@ impl<F: ProcessorFactory> GroupContext<F> {
                 handle.join.abort();
             }
         }
+        let tasks = self.tasks.lock().unwrap();
         self.task_ctx
             .metrics
             .assigned_partitions
-            .set(self.tasks.lock().unwrap().len() as i64);
+            .set(tasks.len() as i64);
+        self.task_ctx.live.set_assigned(tasks.keys().copied());
     }
 
     /// Blocks until no task holds the lease of any of `partitions`, up to the revoke

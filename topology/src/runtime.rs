@@ -272,6 +272,10 @@ impl OffsetCommitter for LateCommitter {
         self.0.get()?.at_end(topic, partition, consumed)
     }
 
+    fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0.get()?.high_watermark(topic, partition)
+    }
+
     fn commit(&self, offsets: Offsets) -> BoxFuture<'static, Result<()>> {
         match self.0.get() {
             Some(inner) => inner.commit(offsets),

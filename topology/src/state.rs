@@ -25,6 +25,8 @@ use crate::metrics::RuntimeMetrics;
 pub struct LiveStores {
     stores: RwLock<BTreeMap<i32, Arc<PartitionDb>>>,
     partitions: std::sync::atomic::AtomicI32,
+    /// Partitions the group gave this instance; restored ones are also in `stores`.
+    assigned: RwLock<BTreeSet<i32>>,
 }
 
 impl LiveStores {
@@ -35,6 +37,15 @@ impl LiveStores {
     /// Partitions whose state is restored and served here.
     pub fn owned(&self) -> Vec<i32> {
         self.stores.read().unwrap().keys().copied().collect()
+    }
+
+    /// Partitions assigned to this instance by the group, restored or not.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.assigned.read().unwrap().iter().copied().collect()
+    }
+
+    pub(crate) fn set_assigned(&self, partitions: impl IntoIterator<Item = i32>) {
+        *self.assigned.write().unwrap() = partitions.into_iter().collect();
     }
 
     /// Partition count of the subscribed topics, once the runtime has checked it.
