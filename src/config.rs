@@ -31,6 +31,7 @@ pub struct Settings {
     pub state: StateSettings,
     pub quality: QualitySettings,
     pub dead_letters: DeadLetterSettings,
+    pub retention: RetentionSettings,
     /// Local state stores (RocksDB) live here.
     pub state_dir: PathBuf,
     /// Address of the HTTP server (metrics, health).
@@ -111,6 +112,22 @@ pub struct StateSettings {
     pub snapshots_kept: u64,
 }
 
+/// How long each lake tier keeps a day partition (`lakestream lake cleanup`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(with = "humantime_serde")]
+    pub raw: Duration,
+    #[serde(with = "humantime_serde")]
+    pub processed: Duration,
+    #[serde(with = "humantime_serde")]
+    pub aggregated: Duration,
+    #[serde(with = "humantime_serde")]
+    pub quarantine: Duration,
+    #[serde(with = "humantime_serde")]
+    pub quality: Duration,
+}
+
 /// Copies of rejected records in `<topic><suffix>` topics (which must exist).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +204,13 @@ impl Default for Settings {
             dead_letters: DeadLetterSettings {
                 enabled: false,
                 suffix: ".dlq".into(),
+            },
+            retention: RetentionSettings {
+                raw: Duration::from_secs(90 * 86_400),
+                processed: Duration::from_secs(365 * 86_400),
+                aggregated: Duration::from_secs(1095 * 86_400),
+                quarantine: Duration::from_secs(90 * 86_400),
+                quality: Duration::from_secs(365 * 86_400),
             },
             quality: QualitySettings {
                 very_fast_below: Duration::from_secs(2),
@@ -337,6 +361,21 @@ impl Settings {
         }
     }
 
+    /// Retention per lake tier, by tier name.
+    pub fn retention(&self) -> crate::lake::retention::Retention {
+        let r = &self.retention;
+        [
+            ("raw", r.raw),
+            ("processed", r.processed),
+            ("aggregated", r.aggregated),
+            ("quarantine", r.quarantine),
+            ("quality", r.quality),
+        ]
+        .into_iter()
+        .map(|(tier, keep)| (tier.to_string(), keep))
+        .collect()
+    }
+
     pub fn quality_rules(&self) -> crate::quality::QualityRules {
         let q = &self.quality;
         crate::quality::QualityRules {
@@ -458,6 +497,13 @@ impl Settings {
             ));
         }
         self.validate_quality()?;
+        for (tier, keep) in self.retention() {
+            if keep < Duration::from_secs(86_400) {
+                return fail(format!(
+                    "retention.{tier} is {keep:?}; a tier keeps whole days, give at least 1d"
+                ));
+            }
+        }
         if self.dead_letters.enabled && self.dead_letters.suffix.is_empty() {
             return fail(
                 "dead_letters.suffix is empty; dead letters would go back to their own topic"
@@ -601,6 +647,7 @@ mod tests {
                 &[("LAKESTREAM_QUALITY__SESSION_WAIT", "10s")],
                 "quality.session_wait",
             ),
+            (&[("LAKESTREAM_RETENTION__RAW", "1h")], "retention.raw"),
         ];
         for (vars, expected) in cases {
             let err = Settings::load(None, &env(vars)).unwrap_err().to_string();

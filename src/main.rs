@@ -37,6 +37,14 @@ enum Command {
     },
     /// Run against an in-process Kafka with generated events and show the lake.
     Demo(DemoOptions),
+    /// The data-lake manager: summary and retention cleanup of the lake the settings name.
+    Lake {
+        /// TOML settings file (the environment overrides it).
+        #[arg(long, env = "LAKESTREAM_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: lakestream::lake::cli::LakeCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +60,12 @@ fn main() -> ExitCode {
                 exit_at_end,
             } => run(config, exit_at_end).await,
             Command::Demo(options) => demo::run(options).await,
+            Command::Lake { config, command } => {
+                let env: HashMap<String, String> = std::env::vars().collect();
+                let settings = Settings::load(config.as_deref(), &env)?;
+                telemetry::init(settings.log_format);
+                lakestream::lake::cli::run(&settings, command).await
+            }
         }
     });
     match result {

@@ -1,10 +1,15 @@
 //! The data lake: where it is ([`LakeLocation`], [`store`]), what it holds
 //! ([`datasets`]), and how rows become Arrow batches ([`encode`]).
 
+pub mod cli;
 pub mod datasets;
 pub mod encode;
 pub mod inventory;
+pub mod partition;
+pub mod read;
+pub mod retention;
 pub mod store;
+pub mod summary;
 
 use std::path::PathBuf;
 
