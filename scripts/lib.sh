@@ -45,3 +45,16 @@ ensure_duckdb() {
     "$CACHE/venv/bin/pip" install --quiet duckdb
   fi
 }
+
+# Tools the operations tests drive: promtool and a Prometheus server (package
+# prometheus), headless Chromium for the status page (package chromium).
+ensure_test_tools() {
+  local missing=()
+  command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing test tools: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}

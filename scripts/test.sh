@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, mock-cluster and tansu end-to-end tests, crash tests,
-# the DuckDB reader test. Installs what is missing first (see lib.sh).
+# the DuckDB reader test, promtool, Prometheus and headless Chromium. Installs what is
+# missing first (see lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_build_packages
 ensure_duckdb
 ensure_tansu
+ensure_test_tools
 cargo build --release --workspace --all-targets
 # --all-targets: every test binary, plus a smoke run of each benchmark; no doc-tests.
 log="$CACHE/test-output.log"

@@ -102,11 +102,30 @@ pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> 
                 &settings.kafka_client_config(),
                 &settings.topic_names()[0],
             )?)),
+            status: crate::http::status::StatusSources::start(
+                crate::http::status::Identity {
+                    instance: config.instance.id.clone(),
+                    group: settings.kafka.group_id.clone(),
+                    lake: location.to_string(),
+                },
+                runtime_metrics.recent_flushes.clone(),
+                registry.clone(),
+                http_stop.clone(),
+            ),
         };
         let addr =
             crate::http::serve(settings.http_socket()?, http_state, http_stop.clone()).await?;
-        info!(%addr, "serving /metrics, /healthz, /readyz and /state queries");
+        info!(%addr, "serving /metrics, /healthz, /readyz, /state queries and the status page at /");
         config.instance.http_url = Some(format!("http://{}", advertised(addr)));
+    }
+    if let Some(every) = settings.retention.schedule {
+        lake::retention::spawn_schedule(
+            store.clone(),
+            settings.retention(),
+            every,
+            http_stop.clone(),
+        );
+        info!(?every, "scheduled retention on");
     }
     info!(lake = %location, group = %settings.kafka.group_id, "lakestream starting");
     let result = lakestream_topology::run(

@@ -126,6 +126,10 @@ pub struct RetentionSettings {
     pub quarantine: Duration,
     #[serde(with = "humantime_serde")]
     pub quality: Duration,
+    /// How often the service itself deletes expired day partitions; absent: never (use
+    /// `lakestream lake cleanup`).
+    #[serde(default, with = "humantime_serde")]
+    pub schedule: Option<Duration>,
 }
 
 /// Copies of rejected records in `<topic><suffix>` topics (which must exist).
@@ -211,6 +215,7 @@ impl Default for Settings {
                 aggregated: Duration::from_secs(1095 * 86_400),
                 quarantine: Duration::from_secs(90 * 86_400),
                 quality: Duration::from_secs(365 * 86_400),
+                schedule: None,
             },
             quality: QualitySettings {
                 very_fast_below: Duration::from_secs(2),
@@ -504,6 +509,13 @@ impl Settings {
                 ));
             }
         }
+        if let Some(every) = self.retention.schedule {
+            if every < Duration::from_secs(1) {
+                return fail(format!(
+                    "retention.schedule is {every:?}; give an interval like 6h, or leave it out to keep retention off"
+                ));
+            }
+        }
         if self.dead_letters.enabled && self.dead_letters.suffix.is_empty() {
             return fail(
                 "dead_letters.suffix is empty; dead letters would go back to their own topic"
@@ -648,6 +660,10 @@ mod tests {
                 "quality.session_wait",
             ),
             (&[("LAKESTREAM_RETENTION__RAW", "1h")], "retention.raw"),
+            (
+                &[("LAKESTREAM_RETENTION__SCHEDULE", "0s")],
+                "retention.schedule",
+            ),
         ];
         for (vars, expected) in cases {
             let err = Settings::load(None, &env(vars)).unwrap_err().to_string();

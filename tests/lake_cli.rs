@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::lake;
 
@@ -144,4 +145,57 @@ async fn a_corrupted_file_fails_the_summary_naming_its_path() {
         stderr.contains("processed/user_attempts/year=2026/month=1/day=1/part-broken.parquet"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_service_deletes_expired_days_on_its_schedule_and_audits_each_object() {
+    let root = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (kafka, topics) = common::mock_with_topics("lakesched", 1);
+    let produced = common::generate(3, 2, 1, 200);
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &common::records_of(&produced),
+    );
+    runtime.block_on(common::run_to_end(common::fresh_settings(
+        kafka.bootstrap_servers(),
+        &topics,
+        root.path(),
+    )));
+    let (expired_dir, _) = plant_expired(root.path());
+
+    let mut env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        root.path(),
+        &common::unique("sched"),
+    );
+    env.insert("LAKESTREAM_RETENTION__RAW".into(), "30d".into());
+    env.insert("LAKESTREAM_RETENTION__SCHEDULE".into(), "1s".into());
+    env.insert(
+        "RUST_LOG".into(),
+        format!("{},lakestream::audit=info", common::process::LOG),
+    );
+    let mut child = common::process::Lakestream::spawn("sched", &env, &[], None);
+    child.wait_for(&["scheduled retention on"], Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while expired_dir.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired day is still there"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The data file goes last, after its sidecar.
+    child.wait_for(
+        &["lake object deleted", "year=2020", ".parquet"],
+        Duration::from_secs(10),
+    );
+    let audited = child.lines(&["lake object deleted", "year=2020"]);
+    assert_eq!(audited.len(), 2, "one audit line per object: {audited:?}");
+    // Only the expired day went: the raw tier still holds every record produced.
+    let summary = stdout(&lake_cmd(root.path(), &["summary"]));
+    assert_eq!(raw_total(&summary), produced.len() as u64, "{summary}");
+    child.terminate();
 }

@@ -1,8 +1,9 @@
-//! The HTTP surface (axum): Prometheus metrics, health probes ([`ready`]), and
-//! interactive queries of the live state ([`query`]).
+//! The HTTP surface (axum): the status page ([`status`]), Prometheus metrics, health
+//! probes ([`ready`]), and interactive queries of the live state ([`query`]).
 
 mod query;
 pub mod ready;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,10 +28,12 @@ pub struct AppState {
     pub store: Arc<dyn ObjectStore>,
     /// Checks the broker for `/readyz`; `None` skips that check.
     pub broker: ready::SharedProbe,
+    pub status: Arc<status::StatusSources>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(status::page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))

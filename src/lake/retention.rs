@@ -1,6 +1,6 @@
 //! Retention: day partitions older than their tier's retention are deleted, data files
-//! and sidecars alike. Used by `lakestream lake cleanup` (optionally `--dry-run`). Every
-//! deletion is an audit log line.
+//! and sidecars alike. Used by `lakestream lake cleanup` (optionally `--dry-run`) and, when
+//! `retention.schedule` is set, by the service itself. Every deletion is an audit log line.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -62,10 +62,11 @@ pub async fn delete(store: &dyn ObjectStore, expired: &[Expired]) -> anyhow::Res
             .iter()
             .partition(|p| super::partition::is_data_file(p));
         for path in other.into_iter().chain(data) {
-            store
-                .delete(&path.as_str().into())
-                .await
-                .map_err(|err| anyhow::anyhow!("{path}: delete failed: {err}"))?;
+            match store.delete(&path.as_str().into()).await {
+                // Another instance's scheduled run got there first.
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => anyhow::bail!("{path}: delete failed: {err}"),
+            }
             tracing::info!(
                 target: "lakestream::audit",
                 action = "delete",
@@ -77,4 +78,42 @@ pub async fn delete(store: &dyn ObjectStore, expired: &[Expired]) -> anyhow::Res
         }
     }
     Ok(deleted)
+}
+
+/// Deletes what has expired every `every` until `stop`, starting now. Every instance of
+/// the group may run it: deletions are idempotent.
+pub fn spawn_schedule(
+    store: std::sync::Arc<dyn ObjectStore>,
+    retention: Retention,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let today = chrono::Utc::now().date_naive();
+            let outcome = async {
+                let found = expired(store.as_ref(), &retention, today).await?;
+                let objects = delete(store.as_ref(), &found).await?;
+                anyhow::Ok((found.len(), objects))
+            }
+            .await;
+            match outcome {
+                Ok((partitions, objects)) => tracing::info!(
+                    partitions,
+                    objects,
+                    "scheduled retention: expired day partitions deleted"
+                ),
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "scheduled retention failed; trying again at the next interval"
+                ),
+            }
+        }
+    });
 }

@@ -12,6 +12,7 @@ pub mod http;
 pub mod lake;
 pub mod process;
 pub mod tansu;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::path::Path;

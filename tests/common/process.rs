@@ -8,8 +8,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Log targets the assertions read, on top of warnings.
-const LOG: &str = "warn,lakestream_topology::group=info,lakestream_topology::task=info,lakestream_topology::state=info,lakestream_topology::flush=info,lakestream::app=info";
+/// Log targets the assertions read, on top of warnings (a test's `RUST_LOG` replaces it).
+pub const LOG: &str = "warn,lakestream_topology::group=info,lakestream_topology::task=info,lakestream_topology::state=info,lakestream_topology::flush=info,lakestream::app=info";
 
 pub struct Lakestream {
     child: Child,
@@ -47,7 +47,7 @@ impl Lakestream {
         cmd.arg("run")
             .args(args)
             .envs(env)
-            .env("RUST_LOG", LOG)
+            .env("RUST_LOG", env.get("RUST_LOG").map_or(LOG, String::as_str))
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -113,12 +113,15 @@ impl Lakestream {
         self.wait_for(&["partition tasks running"], Duration::from_secs(60));
     }
 
-    /// The address its HTTP server listens on, from its startup log.
+    /// The address its HTTP server listens on, from its startup log (text or JSON).
     pub fn http_addr(&self) -> String {
         let line = self.wait_for(&["serving /metrics"], Duration::from_secs(30));
-        let at = line.find("addr=").expect("addr field") + "addr=".len();
-        line[at..]
-            .split_whitespace()
+        let (at, marker) = ["addr=", "\"addr\":\""]
+            .iter()
+            .find_map(|m| line.find(m).map(|at| (at, *m)))
+            .expect("addr field");
+        line[at + marker.len()..]
+            .split([' ', '"'])
             .next()
             .expect("address")
             .to_string()

@@ -23,6 +23,7 @@ use crate::failpoint::{self, points};
 use crate::manifest::Manifest;
 use crate::owner;
 use crate::processor::Processor;
+use crate::recent::FlushRecord;
 use crate::sink::{self, FileKey, FileMeta};
 use crate::state::TaskState;
 use crate::task::PartitionTask;
@@ -140,8 +141,11 @@ impl<P: Processor> PartitionTask<P> {
                 .collect();
             self.manifest.save(self.ctx.store.as_ref()).await?;
         }
+        let (mut rows, mut bytes) = (0, 0);
         for (i, (key, paths)) in plans.iter().enumerate() {
-            self.write_file(key, paths, reason).await?;
+            let (file_rows, file_bytes) = self.write_file(key, paths, reason).await?;
+            rows += file_rows;
+            bytes += file_bytes;
             failpoint::hit(points::AFTER_FILE_WRITE);
             if i + 1 < plans.len() {
                 failpoint::hit(points::BETWEEN_FILES);
@@ -175,6 +179,15 @@ impl<P: Processor> PartitionTask<P> {
             .set(self.ctx.budget.used() as i64);
         self.last_flush = Instant::now();
         if !plans.is_empty() {
+            self.ctx.metrics.recent_flushes.push(FlushRecord {
+                at: chrono::Utc::now().timestamp(),
+                partition: self.partition,
+                reason: reason.to_string(),
+                files: plans.len(),
+                rows,
+                bytes,
+                seconds: started.elapsed().as_secs_f64(),
+            });
             debug!(
                 files = plans.len(),
                 reason,
@@ -261,7 +274,13 @@ impl<P: Processor> PartitionTask<P> {
         plans
     }
 
-    async fn write_file(&self, key: &FileKey, paths: &sink::FilePaths, reason: &str) -> Result<()> {
+    /// Writes one planned file and its sidecar; returns its rows and bytes.
+    async fn write_file(
+        &self,
+        key: &FileKey,
+        paths: &sink::FilePaths,
+        reason: &str,
+    ) -> Result<(usize, u64)> {
         let dataset = &self.datasets[key.dataset];
         let buffer = self
             .windows
@@ -300,7 +319,7 @@ impl<P: Processor> PartitionTask<P> {
         self.ctx
             .metrics
             .count_file(&dataset.path, batch.num_rows(), bytes);
-        Ok(())
+        Ok((batch.num_rows(), bytes))
     }
 
     /// After the files are durable: drop the windows, mark their hours, move the safe offsets.

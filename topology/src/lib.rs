@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod mock;
 pub mod owner;
 pub mod processor;
+pub mod recent;
 pub mod record;
 pub mod runtime;
 pub mod sink;

@@ -36,6 +36,8 @@ pub struct RuntimeMetrics {
     pub state_store_bytes: IntGaugeVec,
     pub state_failures: IntCounter,
     pub dead_letters: IntCounterVec,
+    /// Not a Prometheus metric: the last flushes, for the status page.
+    pub recent_flushes: crate::recent::RecentFlushes,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -276,6 +278,7 @@ impl RuntimeMetrics {
                 "lakestream_state_failures_total",
                 "State store reads that failed and were retried",
             ),
+            recent_flushes: Default::default(),
         }
     }
 }
