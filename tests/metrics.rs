@@ -84,6 +84,7 @@ fn lag_is_reported_for_every_partition_and_drains_to_zero_with_the_group_committ
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut most_durable_lag = 0.0_f64;
+    let mut most_buffered = 0;
     let last = loop {
         assert!(
             Instant::now() < deadline,
@@ -94,6 +95,10 @@ fn lag_is_reported_for_every_partition_and_drains_to_zero_with_the_group_committ
         );
         let now = lags(&addr);
         most_durable_lag = most_durable_lag.max(sum(&now, "lakestream_durable_lag_records"));
+        most_buffered = most_buffered.max(common::http::metric_sum(
+            &addr,
+            "lakestream_buffered_records",
+        ));
         let complete = now.len() == 3 * topics.names.len() * PARTITIONS as usize;
         if complete
             && consumed(&addr) == produced.len() as u64
@@ -107,6 +112,7 @@ fn lag_is_reported_for_every_partition_and_drains_to_zero_with_the_group_committ
     // Windows wait for the idle timeout before they are written: for a while records were
     // read but not durable, and the durable lag showed it.
     assert!(most_durable_lag > 0.0, "durable lag never rose above 0");
+    assert!(most_buffered > 0, "records were held in open windows");
     let event_lags: Vec<f64> = last
         .iter()
         .filter(|((m, _, _), _)| m == "lakestream_event_time_lag_seconds")

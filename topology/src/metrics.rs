@@ -22,6 +22,7 @@ pub struct RuntimeMetrics {
     pub commit_failures: IntCounter,
     pub write_failures: IntCounter,
     pub open_windows: IntGaugeVec,
+    pub buffered_records: IntGaugeVec,
     pub consumed_lag: IntGaugeVec,
     pub durable_lag: IntGaugeVec,
     pub event_time_lag: GaugeVec,
@@ -142,6 +143,17 @@ impl RuntimeMetrics {
         registry
             .register(Box::new(open_windows.clone()))
             .expect("metric registered once");
+        let buffered_records = IntGaugeVec::new(
+            Opts::new(
+                "lakestream_buffered_records",
+                "Records held in open event-time windows per partition task, not yet in the lake",
+            ),
+            &["partition"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(buffered_records.clone()))
+            .expect("metric registered once");
         registry
             .register(Box::new(buffered_bytes.clone()))
             .expect("metric registered once");
@@ -216,6 +228,7 @@ impl RuntimeMetrics {
             commit_failures,
             write_failures,
             open_windows,
+            buffered_records,
             consumed_lag,
             durable_lag,
             event_time_lag,

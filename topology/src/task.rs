@@ -382,11 +382,16 @@ impl<P: Processor> PartitionTask<P> {
         self.probe_end();
         self.report_lag();
         let cfg = self.ctx.config.clone();
-        self.ctx
-            .metrics
+        let partition = self.partition.to_string();
+        let metrics = &self.ctx.metrics;
+        metrics
             .open_windows
-            .with_label_values(&[&self.partition.to_string()])
+            .with_label_values(&[&partition])
             .set(self.windows.len() as i64);
+        metrics
+            .buffered_records
+            .with_label_values(&[&partition])
+            .set(self.windows.rows() as i64);
         if self.enforce_budget().await {
             return;
         }
@@ -471,10 +476,12 @@ impl<P: Processor> PartitionTask<P> {
         // The next owner (maybe this process again) reopens the database; release it.
         self.ctx.live.remove(self.partition);
         self.state = None;
-        self.ctx
-            .metrics
-            .open_windows
-            .with_label_values(&[&self.partition.to_string()])
+        let partition = self.partition.to_string();
+        let metrics = &self.ctx.metrics;
+        metrics.open_windows.with_label_values(&[&partition]).set(0);
+        metrics
+            .buffered_records
+            .with_label_values(&[&partition])
             .set(0);
     }
 }

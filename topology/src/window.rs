@@ -190,6 +190,11 @@ impl<R> Windows<R> {
         self.bytes
     }
 
+    /// Records buffered in all open windows.
+    pub fn rows(&self) -> usize {
+        self.open.values().map(|w| w.rows).sum()
+    }
+
     pub fn len(&self) -> usize {
         self.open.len()
     }

@@ -105,6 +105,7 @@ fn partitions(view: &View<'_>) -> Markup {
         }
     }
     let open_windows = m.by("lakestream_open_windows", "partition");
+    let buffered = m.by("lakestream_buffered_records", "partition");
     html! {
         h2 { "Owned partitions (" (open_windows.len()) ")" }
         @if rows.is_empty() {
@@ -112,7 +113,8 @@ fn partitions(view: &View<'_>) -> Markup {
         } @else {
             table id="partitions" {
                 tr { th { "topic" } th { "partition" } th { "consumed lag" } th { "durable lag" }
-                     th { "event-time lag" } th { "watermark" } th { "open windows" } }
+                     th { "event-time lag" } th { "watermark" } th { "open windows" }
+                     th { "buffered records" } }
                 @for ((partition, topic), (consumed, durable, event_lag)) in &rows {
                     tr {
                         td { (topic) } td { (partition) }
@@ -120,6 +122,7 @@ fn partitions(view: &View<'_>) -> Markup {
                         td { (if *event_lag > 0.0 { duration(*event_lag) } else { "-".into() }) }
                         td { (watermark(view.now, *event_lag)) }
                         td { (open_windows.get(&partition.to_string()).copied().unwrap_or(0.0)) }
+                        td { (format_number(buffered.get(&partition.to_string()).copied().unwrap_or(0.0))) }
                     }
                 }
             }
