@@ -19,6 +19,8 @@ pub struct RunOptions {
     pub control: RunControl,
     /// Serve HTTP (off in tests that run several instances in one process).
     pub serve_http: bool,
+    /// Where to write the final metrics (Prometheus text) when the run ends.
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 pub fn runtime_config(settings: &Settings) -> RuntimeConfig {
@@ -139,5 +141,19 @@ pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> 
     )
     .await;
     http_stop.cancel();
+    if let Some(path) = &options.metrics_file {
+        write_metrics(&registry, path)?;
+    }
     Ok(result?)
+}
+
+/// The registry in Prometheus text format, written once at the end of a run: a batch run
+/// (`--exit-at-end`) is over before any scrape, and node_exporter's textfile collector or
+/// `lakestream bench` read this instead.
+fn write_metrics(registry: &Registry, path: &std::path::Path) -> anyhow::Result<()> {
+    use prometheus::Encoder;
+    let mut text = Vec::new();
+    prometheus::TextEncoder::new().encode(&registry.gather(), &mut text)?;
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("cannot write --metrics-file `{}`: {e}", path.display()))
 }

@@ -14,6 +14,7 @@
 //! - [`demo`] runs all of it against an in-process Kafka with generated events.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod domain;

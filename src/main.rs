@@ -34,9 +34,17 @@ enum Command {
         /// Stop (flush, commit, exit 0) once every assigned partition is fully consumed.
         #[arg(long)]
         exit_at_end: bool,
+        /// Write the final metrics (Prometheus text format) to this file when stopping.
+        #[arg(long)]
+        metrics_file: Option<PathBuf>,
     },
     /// Run against an in-process Kafka with generated events and show the lake.
     Demo(DemoOptions),
+    /// Measure lakestream against a bare consumer on a seeded data set (BENCHMARKS.md).
+    Bench(lakestream::bench::BenchOptions),
+    /// The bench's baseline consumer, run by `bench` as a child process.
+    #[command(hide = true)]
+    BenchBare(lakestream::bench::BareOptions),
     /// The data-lake manager: summary and retention cleanup of the lake the settings name.
     Lake {
         /// TOML settings file (the environment overrides it).
@@ -58,8 +66,11 @@ fn main() -> ExitCode {
             Command::Run {
                 config,
                 exit_at_end,
-            } => run(config, exit_at_end).await,
+                metrics_file,
+            } => run(config, exit_at_end, metrics_file).await,
             Command::Demo(options) => demo::run(options).await,
+            Command::Bench(options) => lakestream::bench::run(options).await,
+            Command::BenchBare(options) => lakestream::bench::run_bare(options),
             Command::Lake { config, command } => {
                 let env: HashMap<String, String> = std::env::vars().collect();
                 let settings = Settings::load(config.as_deref(), &env)?;
@@ -77,7 +88,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Option<PathBuf>, exit_at_end: bool) -> anyhow::Result<()> {
+async fn run(
+    config: Option<PathBuf>,
+    exit_at_end: bool,
+    metrics_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::load(config.as_deref(), &env)?;
     telemetry::init(settings.log_format);
@@ -93,6 +108,7 @@ async fn run(config: Option<PathBuf>, exit_at_end: bool) -> anyhow::Result<()> {
         RunOptions {
             control,
             serve_http: true,
+            metrics_file,
         },
     )
     .await

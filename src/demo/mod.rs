@@ -118,6 +118,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         RunOptions {
             control,
             serve_http: true,
+            metrics_file: None,
         },
     ));
     let produced = {

@@ -14,6 +14,8 @@ pub struct Produced {
     pub valid: usize,
     pub invalid: usize,
     pub duplicate: usize,
+    /// Bytes of the record values, for MB/s figures.
+    pub value_bytes: u64,
 }
 
 impl Produced {
@@ -26,6 +28,9 @@ pub fn produce(bootstrap: &str, options: &DemoOptions) -> anyhow::Result<Produce
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
+        // Large compressed batches: the mock cluster caps each partition's log by bytes.
+        .set("compression.type", "zstd")
+        .set("batch.size", "1000000")
         .set("enable.idempotence", "true")
         .create()?;
     let generator = Generator::new(GeneratorConfig {
@@ -58,6 +63,7 @@ pub fn produce(bootstrap: &str, options: &DemoOptions) -> anyhow::Result<Produce
                 Err((e, _)) => anyhow::bail!("producing to {}: {e}", event.topic.name()),
             }
         }
+        produced.value_bytes += event.value.len() as u64;
         match event.kind {
             Kind::Valid => produced.valid += 1,
             Kind::Invalid => produced.invalid += 1,

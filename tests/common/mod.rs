@@ -157,6 +157,7 @@ pub async fn run_to_end(settings: Settings) {
         RunOptions {
             control,
             serve_http: false,
+            metrics_file: None,
         },
     );
     tokio::time::timeout(Duration::from_secs(120), run)
@@ -183,6 +184,7 @@ pub fn start(
         RunOptions {
             control,
             serve_http: false,
+            metrics_file: None,
         },
     ));
     (shutdown, handle)

@@ -21,6 +21,7 @@ use tracing::{debug, error, info, warn};
 use crate::error::Result;
 use crate::failpoint::{self, points};
 use crate::manifest::Manifest;
+use crate::metrics::time_since;
 use crate::owner;
 use crate::processor::Processor;
 use crate::recent::FlushRecord;
@@ -139,7 +140,9 @@ impl<P: Processor> PartitionTask<P> {
                 .iter()
                 .flat_map(|(_, p)| [p.data.to_string(), p.meta.to_string()])
                 .collect();
+            let saving = Instant::now();
             self.manifest.save(self.ctx.store.as_ref()).await?;
+            time_since(&self.ctx.metrics.stages.manifest, saving);
         }
         let (mut rows, mut bytes) = (0, 0);
         for (i, (key, paths)) in plans.iter().enumerate() {
@@ -154,16 +157,20 @@ impl<P: Processor> PartitionTask<P> {
         if self.send_dead_letters(&plans).await? {
             failpoint::hit(points::AFTER_DEAD_LETTERS);
         }
+        let stating = Instant::now();
         self.stage_state(hours)?;
         self.write_derived().await?;
         failpoint::hit(points::BEFORE_SNAPSHOT);
         let state = self.publish_state().await?;
         failpoint::hit(points::AFTER_SNAPSHOT);
+        time_since(&self.ctx.metrics.stages.state, stating);
         self.record_durable(hours);
         if let Some(state) = state {
             self.manifest.state = Some(state);
         }
+        let saving = Instant::now();
         self.manifest.save(self.ctx.store.as_ref()).await?;
+        time_since(&self.ctx.metrics.stages.manifest, saving);
         if let Some(state) = self.state.as_mut() {
             state.unpublished = None;
             state.dirty_days.clear();
@@ -287,6 +294,7 @@ impl<P: Processor> PartitionTask<P> {
             .get(key.hour_ms)
             .and_then(|w| w.buffers[key.dataset].as_ref())
             .expect("planned buffer");
+        let encoding = Instant::now();
         let batch = self
             .processor
             .encode(key.dataset, &buffer.rows)
@@ -294,7 +302,10 @@ impl<P: Processor> PartitionTask<P> {
                 path: paths.data.to_string(),
                 reason: format!("{e:#}"),
             })?;
+        time_since(&self.ctx.metrics.stages.encode, encoding);
         let props = sink::writer_properties(dataset, self.ctx.config.row_group_rows);
+        // Parquet encoding happens inside the writer as it uploads: both count as `put`.
+        let putting = Instant::now();
         let bytes = sink::write_parquet(self.ctx.store.clone(), &paths.data, &batch, props).await?;
         let schema = schema_of(&batch);
         let hour = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(key.hour_ms)
@@ -316,6 +327,7 @@ impl<P: Processor> PartitionTask<P> {
             quality: self.processor.describe(key.dataset, &buffer.rows, &batch),
         };
         sink::write_meta(self.ctx.store.as_ref(), &paths.meta, &meta).await?;
+        time_since(&self.ctx.metrics.stages.put, putting);
         self.ctx
             .metrics
             .count_file(&dataset.path, batch.num_rows(), bytes);
@@ -385,7 +397,9 @@ impl<P: Processor> PartitionTask<P> {
             return;
         }
         let started = Instant::now();
-        match self.ctx.committer.commit(offsets.clone()).await {
+        let result = self.ctx.committer.commit(offsets.clone()).await;
+        time_since(&self.ctx.metrics.stages.commit, started);
+        match result {
             Ok(()) => {
                 for (name, _, offset) in offsets {
                     if let Some(t) = self

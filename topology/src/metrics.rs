@@ -2,8 +2,8 @@
 //! labels from small fixed sets (topic, dataset, partition). Updated per batch or per flush.
 
 use prometheus::{
-    exponential_buckets, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
+    exponential_buckets, Counter, CounterVec, GaugeVec, Histogram, HistogramOpts, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 #[derive(Clone)]
@@ -37,6 +37,8 @@ pub struct RuntimeMetrics {
     pub state_store_bytes: IntGaugeVec,
     pub state_failures: IntCounter,
     pub dead_letters: IntCounterVec,
+    /// Seconds spent per stage of a record's way; where the time goes (`lakestream bench`).
+    pub stages: StageTimes,
     /// Not a Prometheus metric: the last flushes, for the status page.
     pub recent_flushes: crate::recent::RecentFlushes,
 }
@@ -292,6 +294,61 @@ impl RuntimeMetrics {
                 "State store reads that failed and were retried",
             ),
             recent_flushes: Default::default(),
+            stages: StageTimes::new(registry),
         }
     }
+}
+
+/// `lakestream_stage_seconds_total{stage}`, one counter per stage, resolved once so the
+/// per-record stages cost an atomic add.
+#[derive(Clone)]
+pub struct StageTimes {
+    /// JSON decode, normalization, validation and derived fields (`Processor::parse`).
+    pub parse: Counter,
+    /// Deduplication, state reads and anomaly checks (`Processor::route`).
+    pub route: Counter,
+    /// Adding rows to event-time windows.
+    pub window: Counter,
+    /// Rows to Arrow batches and Parquet bytes.
+    pub encode: Counter,
+    /// Parquet files and sidecars to the object store.
+    pub put: Counter,
+    /// State batches, derived day files and snapshots.
+    pub state: Counter,
+    /// Manifest saves.
+    pub manifest: Counter,
+    /// Offset commits to the group.
+    pub commit: Counter,
+}
+
+impl StageTimes {
+    fn new(registry: &Registry) -> Self {
+        let vec = CounterVec::new(
+            Opts::new(
+                "lakestream_stage_seconds_total",
+                "Time spent per processing stage, summed over partition tasks",
+            ),
+            &["stage"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(vec.clone()))
+            .expect("metric registered once");
+        let stage = |name: &str| vec.with_label_values(&[name]);
+        StageTimes {
+            parse: stage("parse"),
+            route: stage("route"),
+            window: stage("window"),
+            encode: stage("encode"),
+            put: stage("put"),
+            state: stage("state"),
+            manifest: stage("manifest"),
+            commit: stage("commit"),
+        }
+    }
+}
+
+/// Adds the time since `started` to `counter`.
+pub fn time_since(counter: &Counter, started: std::time::Instant) {
+    counter.inc_by(started.elapsed().as_secs_f64());
 }

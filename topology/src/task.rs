@@ -21,7 +21,7 @@ use crate::commit::OffsetCommitter;
 use crate::config::RuntimeConfig;
 use crate::continuity::{Continuity, OffsetContinuity};
 use crate::manifest::Manifest;
-use crate::metrics::RuntimeMetrics;
+use crate::metrics::{time_since, RuntimeMetrics};
 use crate::processor::{Dataset, Parsed, Processor, RouteContext};
 use crate::record::SourceRecord;
 use crate::source::SourceEvent;
@@ -208,7 +208,9 @@ impl<P: Processor> PartitionTask<P> {
             self.at_end[t] = false;
             self.end_tx.send_replace(false);
         }
+        let started = Instant::now();
         let parsed = self.processor.parse(&record);
+        time_since(&self.ctx.metrics.stages.parse, started);
         let route_ctx = RouteContext {
             watermark_ms: self.windows.watermark_ms(),
         };
@@ -241,11 +243,16 @@ impl<P: Processor> PartitionTask<P> {
         {
             self.late[t].inc();
         }
-        for (dataset, row) in self.route(&record, parsed, route_ctx).await {
+        let started = Instant::now();
+        let rows = self.route(&record, parsed, route_ctx).await;
+        let routed = Instant::now();
+        time_since(&self.ctx.metrics.stages.route, started);
+        for (dataset, row) in rows {
             let bytes = P::row_bytes(&row);
             self.windows
                 .add(hour, t, record.offset, dataset, row, bytes);
         }
+        time_since(&self.ctx.metrics.stages.window, routed);
         if self.windows.max_event_ms() != before && self.windows.regular_close_due() {
             let hours = self.windows.due_hours();
             self.flush_until_done(hours, "watermark").await;

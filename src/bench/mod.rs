@@ -1,0 +1,73 @@
+//! `lakestream bench`: one run on one machine that loads a fixed, seeded data set into a
+//! broker, then measures a bare rdkafka consumer reading it (the baseline) and lakestream
+//! writing it to a local lake, each as its own process, and prints both with their ratio
+//! and where lakestream's time went (BENCHMARKS.md).
+
+mod bare;
+mod child;
+mod load;
+mod report;
+mod split;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+pub use bare::{run_bare, BareOptions};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchOptions {
+    /// Events to generate (about 1% invalid, 1% redelivered).
+    #[arg(long, default_value_t = 2_000_000)]
+    pub events: usize,
+    /// Days of event time the events span.
+    #[arg(long, default_value_t = 3)]
+    pub days: u32,
+    /// Simulated learners.
+    #[arg(long, default_value_t = 5_000)]
+    pub users: usize,
+    /// Partitions of each topic (the mock cluster keeps ~5 MiB per partition: many
+    /// partitions keep a large data set whole).
+    #[arg(long, default_value_t = 24)]
+    pub partitions: i32,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// A running broker with none of the three topics yet (tansu, Kafka); without it the
+    /// bench starts librdkafka's mock cluster in this process.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Scratch folder for the lake and state stores (default: a temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let dir = options.dir.clone().unwrap_or_else(|| scratch.path().into());
+    std::fs::create_dir_all(&dir)?;
+    let broker = load::Broker::start(&options).await?;
+    println!(
+        "bench: {} events over {} days, {} users, {} partitions per topic, seed {}; broker: {}",
+        options.events,
+        options.days,
+        options.users,
+        options.partitions,
+        options.seed,
+        broker.describe()
+    );
+    let loaded = broker.load(&options).await?;
+    println!(
+        "loaded {} records ({:.1} MB of values) in {:.1} s",
+        loaded.records,
+        loaded.value_bytes as f64 / 1e6,
+        loaded.seconds
+    );
+    let bare = child::measure_bare(broker.bootstrap(), &loaded)?;
+    let lakestream = child::measure_lakestream(broker.bootstrap(), &dir, &options)?;
+    let split = split::parse_split(&options)?;
+    print!(
+        "{}",
+        report::render(&loaded, &bare, &lakestream, &split, &dir)?
+    );
+    Ok(())
+}

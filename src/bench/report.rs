@@ -1,0 +1,214 @@
+//! The bench's printout: both contenders side by side, the ratio, the targets of issue 6,
+//! where lakestream's time went, and whether the lake stayed free of small files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use super::child::Measured;
+use super::load::Loaded;
+use super::split::ParseSplit;
+
+struct Rates {
+    events_per_second: f64,
+    mb_per_second: f64,
+    cpu_per_million: f64,
+    rss_mib: f64,
+}
+
+fn rates(loaded: &Loaded, m: &Measured) -> Rates {
+    Rates {
+        events_per_second: loaded.records as f64 / m.wall_seconds,
+        mb_per_second: loaded.value_bytes as f64 / 1e6 / m.wall_seconds,
+        cpu_per_million: m.cpu_seconds / loaded.records as f64 * 1e6,
+        rss_mib: m.peak_rss_kib as f64 / 1024.0,
+    }
+}
+
+/// `name{stage="x"} v` lines of a Prometheus text exposition.
+fn stages(metrics: &str) -> BTreeMap<String, f64> {
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("lakestream_stage_seconds_total{stage=\"")?;
+            let (stage, value) = rest.split_once("\"} ")?;
+            Some((stage.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Parquet files per (dataset, event hour, partition) of the event tiers, from the file
+/// names `part-<YYYYMMDDHH>-p<partition>-o<first>-<last>.parquet`.
+pub fn files_per_hour(lake: &Path) -> BTreeMap<(String, String, String), usize> {
+    let mut counts = BTreeMap::new();
+    for tier in ["raw", "processed", "quarantine"] {
+        for entry in walk(&lake.join(tier)) {
+            let Some(name) = entry.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let mut parts = name.trim_end_matches(".parquet").split('-');
+            let (Some("part"), Some(hour), Some(partition)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let dataset = entry
+                .strip_prefix(lake)
+                .ok()
+                .and_then(|p| {
+                    p.iter()
+                        .take(2)
+                        .map(|c| c.to_str())
+                        .collect::<Option<Vec<_>>>()
+                })
+                .map(|c| c.join("/"))
+                .unwrap_or_default();
+            *counts
+                .entry((dataset, hour.to_string(), partition.to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+pub fn render(
+    loaded: &Loaded,
+    bare: &Measured,
+    lakestream: &Measured,
+    split: &ParseSplit,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    let (a, b) = (rates(loaded, bare), rates(loaded, lakestream));
+    let ratio = b.events_per_second / a.events_per_second;
+    let mut out = String::new();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<22} {:>9} {:>11} {:>8} {:>16} {:>14}",
+        "", "seconds", "events/s", "MB/s", "CPU s/M events", "peak RSS MiB"
+    )?;
+    for (name, m, r) in [
+        ("(a) bare consumer", bare, &a),
+        ("(b) lakestream", lakestream, &b),
+    ] {
+        writeln!(
+            out,
+            "{name:<22} {:>9.2} {:>11.0} {:>8.1} {:>16.2} {:>14.0}",
+            m.wall_seconds, r.events_per_second, r.mb_per_second, r.cpu_per_million, r.rss_mib
+        )?;
+    }
+    writeln!(out, "ratio (b)/(a): {ratio:.2}")?;
+    if lakestream.peak_rss_kib == bare.peak_rss_kib {
+        writeln!(
+            out,
+            "(lakestream's peak RSS is at most the bare consumer's)"
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "targets (issue 6):")?;
+    let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+    writeln!(
+        out,
+        "  end to end >= 50% of the bare consumer: {}",
+        mark(ratio >= 0.5)
+    )?;
+    if a.events_per_second > 150_000.0 {
+        writeln!(
+            out,
+            "  >= 150,000 events/s (the broker serves the bare consumer faster): {}",
+            mark(b.events_per_second >= 150_000.0)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  >= 150,000 events/s: not applicable, the broker serves the bare consumer at {:.0}/s",
+            a.events_per_second
+        )?;
+    }
+    writeln!(out, "  peak RSS under 512 MiB: {}", mark(b.rss_mib < 512.0))?;
+    let files = files_per_hour(&dir.join("lake"));
+    let crowded = files.values().filter(|n| **n > 1).count();
+    writeln!(
+        out,
+        "  one Parquet file per dataset, partition and hour: {} ({} of {} have more; most {})",
+        mark(crowded == 0),
+        crowded,
+        files.len(),
+        files.values().max().copied().unwrap_or(0)
+    )?;
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "where lakestream's time went (CPU s per million events):"
+    )?;
+    let per_million = |s: f64| s / loaded.records as f64 * 1e6;
+    writeln!(
+        out,
+        "  {:<34} {:>8.2}  (the bare consumer's whole CPU time)",
+        "consume (librdkafka)", a.cpu_per_million
+    )?;
+    let stages = stages(&lakestream.metrics);
+    let parse = stages.get("parse").copied().unwrap_or(0.0);
+    for (stage, seconds) in &stages {
+        writeln!(out, "  {:<34} {:>8.2}", stage, per_million(*seconds))?;
+        if stage == "parse" {
+            let sampled = split.decode + split.normalize_validate_derive;
+            let share = |x: f64| per_million(parse) * x / sampled.max(1e-9);
+            writeln!(
+                out,
+                "    {:<32} {:>8.2}",
+                "JSON decode",
+                share(split.decode)
+            )?;
+            writeln!(
+                out,
+                "    {:<32} {:>8.2}",
+                "normalize, validate, derive",
+                share(split.normalize_validate_derive)
+            )?;
+        }
+    }
+    let accounted: f64 = stages.values().sum::<f64>() + bare.cpu_seconds;
+    writeln!(
+        out,
+        "  {:<34} {:>8.2}  (runtime, allocation, threads; CPU total minus the above)",
+        "other",
+        per_million((lakestream.cpu_seconds - accounted).max(0.0))
+    )?;
+    writeln!(
+        out,
+        "(stage times are wall time inside each stage; put includes Parquet encoding by the writer)"
+    )?;
+    writeln!(
+        out,
+        "\nbench-result {}",
+        serde_json::json!({
+            "records": loaded.records,
+            "bare_events_per_second": a.events_per_second.round(),
+            "lakestream_events_per_second": b.events_per_second.round(),
+            "ratio": (ratio * 100.0).round() / 100.0,
+            "lakestream_cpu_s_per_million": (b.cpu_per_million * 100.0).round() / 100.0,
+            "lakestream_peak_rss_mib": b.rss_mib.round(),
+            "hours_with_more_than_one_file": crowded,
+        })
+    )?;
+    Ok(out)
+}
