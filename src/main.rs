@@ -37,7 +37,8 @@ enum Command {
     },
     /// Run against an in-process Kafka with generated events and show the lake.
     Demo(DemoOptions),
-    /// The data-lake manager: summary and retention cleanup of the lake the settings name.
+    /// The data-lake manager: summary, cleanup, validate, compact and report, on the lake
+    /// the settings name.
     Lake {
         /// TOML settings file (the environment overrides it).
         #[arg(long, env = "LAKESTREAM_CONFIG")]
