@@ -115,7 +115,11 @@ fn section<'a>(report: &'a str, title: &str) -> Vec<&'a str> {
 async fn validate_passes_on_a_fresh_lake_and_names_each_broken_file() {
     let (root, _) = lake_cmd::written_lake("validate", 2, 1500).await;
     let root = root.path();
-    for dataset in EVENT_DATASETS {
+    let derived = [
+        "aggregated/daily_user_stats",
+        "quality/attempts_without_session",
+    ];
+    for dataset in EVENT_DATASETS.iter().chain(&derived) {
         let out = stdout(&validate(root, dataset));
         let files = lake::files(root, dataset);
         let rows: u64 = files.iter().map(|f| rows_in(f)).sum();
@@ -125,6 +129,11 @@ async fn validate_passes_on_a_fresh_lake_and_names_each_broken_file() {
             "{dataset}"
         );
     }
+    let unknown = failure(&validate(root, "processed/user_attempt"));
+    assert!(
+        unknown.contains("unknown dataset `processed/user_attempt`; one of: raw/user.attempts"),
+        "{unknown}"
+    );
     let days = by_day(root, "processed/user_attempts");
     let (day_dir, files) = days.iter().next().unwrap();
     let victim = &files[0];

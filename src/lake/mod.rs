@@ -1,6 +1,7 @@
 //! The data lake: where it is ([`LakeLocation`], [`store`]), what it holds
 //! ([`datasets`]), and how rows become Arrow batches ([`encode`]).
 
+pub mod audit;
 pub mod cli;
 pub mod compact;
 pub mod datasets;

@@ -66,13 +66,7 @@ pub async fn delete(store: &dyn ObjectStore, expired: &[Expired]) -> anyhow::Res
                 .delete(&path.as_str().into())
                 .await
                 .map_err(|err| anyhow::anyhow!("{path}: delete failed: {err}"))?;
-            tracing::info!(
-                target: "lakestream::audit",
-                action = "delete",
-                reason = "retention",
-                path = path.as_str(),
-                "lake object deleted"
-            );
+            super::audit::deleted(path, "retention");
             deleted += 1;
         }
     }

@@ -25,14 +25,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lakestream_topology::failpoint;
 use lakestream_topology::manifest::Manifest;
-use lakestream_topology::sink::{delete_if_exists, WRITER_VERSION};
+use lakestream_topology::sink::WRITER_VERSION;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{json, Value};
 
 use super::partition::DayPartition;
 use super::scope::{self, DataFile, Days};
-use super::{datasets, read, schema_check, sidecar};
+use super::{audit, datasets, read, schema_check, sidecar};
 use intent::{Intent, Names, Source};
 
 /// The tiers whose files are hourly windows, one file per flush.
@@ -104,7 +104,8 @@ pub async fn compact(store: Arc<dyn ObjectStore>, options: &Options) -> anyhow::
     Ok(out)
 }
 
-/// Every file some partition's manifest lists as `pending`.
+/// Every file some partition's manifest lists as `pending`. A manifest that cannot be
+/// read stops the run: without it, a file in flight cannot be told from a durable one.
 async fn pending_files(store: &dyn ObjectStore) -> anyhow::Result<HashSet<String>> {
     let mut pending = HashSet::new();
     for meta in scope::list(store, Some("_lakestream/manifests")).await? {
@@ -181,7 +182,7 @@ async fn merge_group(
     .await
     {
         // Nothing visible was written: undo the intent so the sources stay as they were.
-        delete_audited(store.as_ref(), &names.intent, "compaction-failed").await?;
+        audit::delete(store.as_ref(), &names.intent, "compaction-failed").await?;
         return Err(e);
     }
     failpoint::hit(AFTER_MERGED_FILE);
@@ -234,10 +235,10 @@ async fn finish(
         .await
         .map_err(|e| anyhow::anyhow!("{meta_path}: cannot be written: {e}"))?;
     for source in &intent.sources {
-        delete_audited(store, &sidecar::path_of(&source.path), "compaction").await?;
-        delete_audited(store, &source.path, "compaction").await?;
+        audit::delete(store, &sidecar::path_of(&source.path), "compaction").await?;
+        audit::delete(store, &source.path, "compaction").await?;
     }
-    delete_audited(store, intent_path, "compaction-done").await?;
+    audit::delete(store, intent_path, "compaction-done").await?;
     Ok((rows, size))
 }
 
@@ -260,7 +261,7 @@ async fn recover(store: &dyn ObjectStore, out: &mut Compaction) -> anyhow::Resul
                     ));
                 }
                 Err(object_store::Error::NotFound { .. }) => {
-                    delete_audited(store, &path, "compaction-abandoned").await?;
+                    audit::delete(store, &path, "compaction-abandoned").await?;
                     out.lines.push(format!(
                         "undid an interrupted compaction ({path}): its merged file was never written"
                     ));
@@ -269,21 +270,6 @@ async fn recover(store: &dyn ObjectStore, out: &mut Compaction) -> anyhow::Resul
             }
         }
     }
-    Ok(())
-}
-
-/// Deletes `path` if it exists; an audit log line either way, as retention does.
-async fn delete_audited(store: &dyn ObjectStore, path: &str, reason: &str) -> anyhow::Result<()> {
-    delete_if_exists(store, &Path::from(path))
-        .await
-        .map_err(|e| anyhow::anyhow!("{path}: delete failed: {e}"))?;
-    tracing::info!(
-        target: "lakestream::audit",
-        action = "delete",
-        reason,
-        path,
-        "lake object deleted"
-    );
     Ok(())
 }
 
