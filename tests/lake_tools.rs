@@ -170,7 +170,39 @@ async fn validate_passes_on_a_fresh_lake_and_names_each_broken_file() {
         )),
         "{out}"
     );
+
+    // Another dataset's file: its schema is not the contract's for this one.
+    let session = &lake::files(root, "processed/user_sessions")[0];
+    let (foreign, out) = validate_with_copy(root, session, &day_dir.join("part-foreign.parquet"));
+    assert!(
+        out.contains(&format!("{foreign}: schema differs from the contract (column 1 is `session_id`, the contract says `user_id`")),
+        "{out}"
+    );
+
+    // A sidecar that counts other rows than its file holds.
+    let sidecar = sidecar_of(victim);
+    let text = std::fs::read_to_string(&sidecar).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+    meta["rows"] = serde_json::json!(rows_in(victim) + 1);
+    std::fs::write(&sidecar, meta.to_string()).unwrap();
+    let out = failure(&validate(root, "processed/user_attempts"));
+    assert!(
+        out.contains(&format!(
+            "{relative}: {} rows in the data, {} in its sidecar",
+            rows_in(victim),
+            rows_in(victim) + 1
+        )),
+        "{out}"
+    );
+    std::fs::write(&sidecar, text).unwrap();
+
     stdout(&validate(root, "processed/user_attempts"));
+    // The generated days are more than a day old: the last day holds none of them.
+    let today = stdout(&lake_cmd::run(
+        root,
+        &["validate", "processed/user_attempts", "--days", "1"],
+    ));
+    assert_eq!(today.trim(), "ok: 0 files, 0 rows");
 }
 
 /// Copies `victim` to `to`, validates its dataset (which must fail) and removes the copy
