@@ -45,7 +45,8 @@ enum Command {
     /// The bench's baseline consumer, run by `bench` as a child process.
     #[command(hide = true)]
     BenchBare(lakestream::bench::BareOptions),
-    /// The data-lake manager: summary and retention cleanup of the lake the settings name.
+    /// The data-lake manager: summary, cleanup, validate, compact and report, on the lake
+    /// the settings name.
     Lake {
         /// TOML settings file (the environment overrides it).
         #[arg(long, env = "LAKESTREAM_CONFIG")]

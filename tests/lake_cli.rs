@@ -5,31 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::lake;
-
-fn lake_cmd(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lakestream"))
-        .arg("lake")
-        .args(args)
-        .env("DATA_LAKE_URL", format!("file://{}", root.display()))
-        .env("LAKESTREAM_RETENTION__RAW", "30d")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run lakestream lake")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
+use common::lake_cmd::{self, stdout};
 
 /// `(files, rows)` of a dataset's "total" line.
 fn total(summary: &str, dataset: &str) -> (u64, u64) {
@@ -53,21 +32,7 @@ fn raw_total(summary: &str) -> u64 {
 }
 
 async fn written_lake() -> (tempfile::TempDir, common::Produced) {
-    let (kafka, topics) = common::mock_with_topics("lakecli", 2);
-    let produced = common::generate(17, 6, 2, 1500);
-    common::produce(
-        kafka.bootstrap_servers(),
-        &topics,
-        &common::records_of(&produced),
-    );
-    let root = tempfile::tempdir().unwrap();
-    common::run_to_end(common::fresh_settings(
-        kafka.bootstrap_servers(),
-        &topics,
-        root.path(),
-    ))
-    .await;
-    (root, produced)
+    lake_cmd::written_lake("lakecli", 2, 1500).await
 }
 
 /// Copies a raw file and its sidecar to a day in 2020, beyond any retention.
@@ -94,7 +59,7 @@ async fn summary_counts_what_was_written_and_cleanup_removes_only_expired_days()
     let (root, produced) = written_lake().await;
     let (expired_dir, expired_rows) = plant_expired(root.path());
 
-    let summary = stdout(&lake_cmd(root.path(), &["summary"]));
+    let summary = stdout(&lake_cmd::run(root.path(), &["summary"]));
     let raw_rows = raw_total(&summary);
     assert_eq!(
         raw_rows,
@@ -106,7 +71,7 @@ async fn summary_counts_what_was_written_and_cleanup_removes_only_expired_days()
     assert!(summary.contains("raw: oldest day 2020-01-05"), "{summary}");
 
     // Dry run: listed, nothing deleted.
-    let dry = stdout(&lake_cmd(root.path(), &["cleanup", "--dry-run"]));
+    let dry = stdout(&lake_cmd::run(root.path(), &["cleanup", "--dry-run"]));
     assert!(
         dry.contains("would delete raw/user.attempts/year=2020/month=1/day=5 (2 objects)"),
         "{dry}"
@@ -114,11 +79,11 @@ async fn summary_counts_what_was_written_and_cleanup_removes_only_expired_days()
     assert!(dry.contains("1 day partitions past retention"), "{dry}");
     assert_eq!(std::fs::read_dir(&expired_dir).unwrap().count(), 2);
 
-    let done = stdout(&lake_cmd(root.path(), &["cleanup"]));
+    let done = stdout(&lake_cmd::run(root.path(), &["cleanup"]));
     assert!(done.contains("2 objects deleted"), "{done}");
     // The local store removes folders left empty.
     assert!(!expired_dir.exists(), "the expired day is gone");
-    let after = stdout(&lake_cmd(root.path(), &["summary"]));
+    let after = stdout(&lake_cmd::run(root.path(), &["summary"]));
     let raw_after = raw_total(&after);
     assert_eq!(
         raw_after,
@@ -135,7 +100,7 @@ async fn a_corrupted_file_fails_the_summary_naming_its_path() {
         .join("processed/user_attempts/year=2026/month=1/day=1");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("part-broken.parquet"), b"not parquet at all").unwrap();
-    let output = lake_cmd(root.path(), &["summary"]);
+    let output = lake_cmd::run(root.path(), &["summary"]);
     assert!(
         !output.status.success(),
         "a corrupted file must fail the summary"
@@ -195,7 +160,7 @@ fn the_service_deletes_expired_days_on_its_schedule_and_audits_each_object() {
     let audited = child.lines(&["lake object deleted", "year=2020"]);
     assert_eq!(audited.len(), 2, "one audit line per object: {audited:?}");
     // Only the expired day went: the raw tier still holds every record produced.
-    let summary = stdout(&lake_cmd(root.path(), &["summary"]));
+    let summary = stdout(&lake_cmd::run(root.path(), &["summary"]));
     assert_eq!(raw_total(&summary), produced.len() as u64, "{summary}");
     child.terminate();
 }

@@ -179,17 +179,8 @@ async fn the_memory_budget_writes_the_largest_window_early() {
 }
 
 fn walk_meta(root: &std::path::Path) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().ends_with(".meta.json") {
-                out.push(serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap());
-            }
-        }
-    }
-    out
+    common::lake::walk(root, |path| path.to_string_lossy().ends_with(".meta.json"))
+        .iter()
+        .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+        .collect()
 }

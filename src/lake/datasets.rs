@@ -255,3 +255,8 @@ pub fn all() -> Vec<Dataset> {
     debug_assert_eq!(out.len(), ATTEMPTS_WITHOUT_SESSION + 1);
     out
 }
+
+/// The dataset stored under `<tier>/<name>`, with its index in [`all`].
+pub fn by_path(path: &str) -> Option<(usize, Dataset)> {
+    all().into_iter().enumerate().find(|(_, d)| d.path == path)
+}

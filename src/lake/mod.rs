@@ -1,15 +1,22 @@
 //! The data lake: where it is ([`LakeLocation`], [`store`]), what it holds
 //! ([`datasets`]), and how rows become Arrow batches ([`encode`]).
 
+pub mod audit;
 pub mod cli;
+pub mod compact;
 pub mod datasets;
 pub mod encode;
 pub mod inventory;
 pub mod partition;
 pub mod read;
+pub mod report;
 pub mod retention;
+pub mod schema_check;
+pub mod scope;
+pub mod sidecar;
 pub mod store;
 pub mod summary;
+pub mod validate;
 
 use std::path::PathBuf;
 

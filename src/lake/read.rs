@@ -44,11 +44,11 @@ pub async fn footer(
         .map_err(|e| anyhow::anyhow!("{path}: not a readable Parquet file: {e}"))
 }
 
-/// Every row of `path`, with the footer it was read by.
-pub async fn whole(
+/// A reader of `path`, fetched whole in one get.
+async fn reader(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
-) -> anyhow::Result<(Arc<ParquetMetaData>, Vec<RecordBatch>)> {
+) -> anyhow::Result<ParquetRecordBatchReaderBuilder<Bytes>> {
     let bytes = store
         .get(path)
         .await
@@ -56,14 +56,46 @@ pub async fn whole(
         .bytes()
         .await
         .map_err(|e| anyhow::anyhow!("{path}: cannot be read: {e}"))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| anyhow::anyhow!("{path}: not a readable Parquet file: {e}"))?;
-    let metadata = builder.metadata().clone();
-    let batches = builder
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| anyhow::anyhow!("{path}: not a readable Parquet file: {e}"))
+}
+
+fn decode(
+    builder: ParquetRecordBatchReaderBuilder<Bytes>,
+    path: &Path,
+) -> anyhow::Result<Vec<RecordBatch>> {
+    builder
         .build()
         .and_then(|reader| reader.collect::<Result<Vec<_>, _>>().map_err(Into::into))
         .map_err(|e: parquet::errors::ParquetError| {
             anyhow::anyhow!("{path}: data pages cannot be decoded: {e}")
-        })?;
-    Ok((metadata, batches))
+        })
+}
+
+/// Every row of `path`, with the footer it was read by.
+pub async fn whole(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+) -> anyhow::Result<(Arc<ParquetMetaData>, Vec<RecordBatch>)> {
+    let builder = reader(store, path).await?;
+    let metadata = builder.metadata().clone();
+    Ok((metadata, decode(builder, path)?))
+}
+
+/// One column of `path`, decoding no other column's pages.
+pub async fn column(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    name: &str,
+) -> anyhow::Result<Vec<arrow::array::ArrayRef>> {
+    let builder = reader(store, path).await?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [name]);
+    decode(builder.with_projection(mask), path)?
+        .iter()
+        .map(|b| {
+            b.column_by_name(name)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{path}: no column `{name}`"))
+        })
+        .collect()
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::ObjectStore;
-use object_store::ObjectStoreExt;
 
 use super::partition::DayPartition;
 
@@ -62,18 +61,8 @@ pub async fn delete(store: &dyn ObjectStore, expired: &[Expired]) -> anyhow::Res
             .iter()
             .partition(|p| super::partition::is_data_file(p));
         for path in other.into_iter().chain(data) {
-            match store.delete(&path.as_str().into()).await {
-                // Another instance's scheduled run got there first.
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => anyhow::bail!("{path}: delete failed: {err}"),
-            }
-            tracing::info!(
-                target: "lakestream::audit",
-                action = "delete",
-                reason = "retention",
-                path = path.as_str(),
-                "lake object deleted"
-            );
+            // Already gone is fine: another instance's scheduled run got there first.
+            super::audit::delete(store, path, "retention").await?;
             deleted += 1;
         }
     }

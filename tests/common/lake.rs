@@ -75,10 +75,10 @@ impl Row {
     }
 }
 
-/// All `*.parquet` files under `root/dataset`, sorted.
-pub fn files(root: &Path, dataset: &str) -> Vec<PathBuf> {
+/// Every file under `dir` (at any depth) that `keep` accepts, sorted.
+pub fn walk(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![root.join(dataset)];
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -87,13 +87,20 @@ pub fn files(root: &Path, dataset: &str) -> Vec<PathBuf> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
+            } else if keep(&path) {
                 out.push(path);
             }
         }
     }
     out.sort();
     out
+}
+
+/// All `*.parquet` files under `root/dataset`, sorted.
+pub fn files(root: &Path, dataset: &str) -> Vec<PathBuf> {
+    walk(&root.join(dataset), |path| {
+        path.extension().is_some_and(|e| e == "parquet")
+    })
 }
 
 fn hive_value(path: &Path, key: &str) -> i64 {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod evidence;
 pub mod http;
 pub mod lake;
+pub mod lake_cmd;
 pub mod process;
 pub mod tansu;
 pub mod tools;
