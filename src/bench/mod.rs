@@ -26,9 +26,9 @@ pub struct BenchOptions {
     /// Simulated learners.
     #[arg(long, default_value_t = 5_000)]
     pub users: usize,
-    /// Partitions of each topic (the mock cluster keeps ~5 MiB per partition: many
-    /// partitions keep a large data set whole).
-    #[arg(long, default_value_t = 24)]
+    /// Partitions of each topic (the mock cluster keeps ~5 MiB per partition: 2 million
+    /// events need about 40).
+    #[arg(long, default_value_t = 48)]
     pub partitions: i32,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

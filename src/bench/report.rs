@@ -157,45 +157,41 @@ pub fn render(
     writeln!(out)?;
     writeln!(
         out,
-        "where lakestream's time went (CPU s per million events):"
-    )?;
-    let per_million = |s: f64| s / loaded.records as f64 * 1e6;
-    writeln!(
-        out,
-        "  {:<34} {:>8.2}  (the bare consumer's whole CPU time)",
-        "consume (librdkafka)", a.cpu_per_million
+        "where lakestream's time went (seconds inside each stage, summed over partition tasks):"
     )?;
     let stages = stages(&lakestream.metrics);
-    let parse = stages.get("parse").copied().unwrap_or(0.0);
+    let total: f64 = stages.values().sum::<f64>().max(1e-9);
     for (stage, seconds) in &stages {
-        writeln!(out, "  {:<34} {:>8.2}", stage, per_million(*seconds))?;
+        writeln!(
+            out,
+            "  {stage:<30} {seconds:>9.2} s {:>5.1}%",
+            seconds / total * 100.0
+        )?;
         if stage == "parse" {
-            let sampled = split.decode + split.normalize_validate_derive;
-            let share = |x: f64| per_million(parse) * x / sampled.max(1e-9);
-            writeln!(
-                out,
-                "    {:<32} {:>8.2}",
-                "JSON decode",
-                share(split.decode)
-            )?;
-            writeln!(
-                out,
-                "    {:<32} {:>8.2}",
-                "normalize, validate, derive",
-                share(split.normalize_validate_derive)
-            )?;
+            let sampled = (split.decode + split.normalize_validate_derive).max(1e-9);
+            for (step, cost) in [
+                ("JSON decode", split.decode),
+                (
+                    "normalize, validate, derive",
+                    split.normalize_validate_derive,
+                ),
+            ] {
+                writeln!(
+                    out,
+                    "    {step:<28} {:>9.2} s   (in-process split: {cost:.2} CPU s per million)",
+                    seconds * cost / sampled
+                )?;
+            }
         }
     }
-    let accounted: f64 = stages.values().sum::<f64>() + bare.cpu_seconds;
     writeln!(
         out,
-        "  {:<34} {:>8.2}  (runtime, allocation, threads; CPU total minus the above)",
-        "other",
-        per_million((lakestream.cpu_seconds - accounted).max(0.0))
+        "  consume: the bare consumer's {:.2} CPU s per million events is librdkafka's share",
+        a.cpu_per_million
     )?;
     writeln!(
         out,
-        "(stage times are wall time inside each stage; put includes Parquet encoding by the writer)"
+        "(tasks await object-store writes concurrently, so the sum can exceed the run's wall time;\n put includes Parquet encoding by the writer, state includes snapshot uploads)"
     )?;
     writeln!(
         out,
