@@ -79,6 +79,11 @@ fn advertised(addr: std::net::SocketAddr) -> String {
 pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> {
     let location = settings.lake_location()?;
     let store = lake::store::open(&location, settings.lake.region.as_deref())?;
+    lake::config_audit::record(store.as_ref(), &settings)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot record the configuration in the lake `{location}`: {e:#}")
+        })?;
     let registry = Registry::new();
     let runtime_metrics = RuntimeMetrics::new(&registry);
     let factory = LearningFactory {
@@ -91,6 +96,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> 
             allowed_lateness: settings.state.allowed_lateness,
         },
         metrics: DomainMetrics::new(&registry),
+        pseudonymizer: settings.pseudonymizer()?,
     };
     let live = Arc::new(LiveStores::default());
     let http_stop = CancellationToken::new();

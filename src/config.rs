@@ -32,6 +32,7 @@ pub struct Settings {
     pub quality: QualitySettings,
     pub dead_letters: DeadLetterSettings,
     pub retention: RetentionSettings,
+    pub privacy: PrivacySettings,
     /// Local state stores (RocksDB) live here.
     pub state_dir: PathBuf,
     /// Address of the HTTP server (metrics, health).
@@ -130,6 +131,16 @@ pub struct RetentionSettings {
     /// `lakestream lake cleanup`).
     #[serde(default, with = "humantime_serde")]
     pub schedule: Option<Duration>,
+}
+
+/// Learner data protection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// A file holding the HMAC key (at least 32 bytes); when set, `user_id` is
+    /// pseudonymized in the processed, aggregated and quality tiers.
+    #[serde(default)]
+    pub pseudonymize_key_file: Option<PathBuf>,
 }
 
 /// Copies of rejected records in `<topic><suffix>` topics (which must exist).
@@ -237,6 +248,7 @@ impl Default for Settings {
                 allowed_lateness: Duration::from_secs(2 * 86_400),
                 snapshots_kept: 2,
             },
+            privacy: PrivacySettings::default(),
             state_dir: PathBuf::from("./lakestream-state"),
             http_addr: "0.0.0.0:8080".into(),
             log_format: LogFormat::Text,
@@ -364,6 +376,30 @@ impl Settings {
             normal_below_ms: q.normal_below.as_millis() as i64,
             slow_below_ms: q.slow_below.as_millis() as i64,
         }
+    }
+
+    /// The key file read and checked; `None` when pseudonymization is off. The key is
+    /// never part of an error message.
+    pub fn pseudonymizer(
+        &self,
+    ) -> Result<Option<crate::pipeline::pseudonym::Pseudonymizer>, ConfigError> {
+        let Some(path) = &self.privacy.pseudonymize_key_file else {
+            return Ok(None);
+        };
+        let key = std::fs::read(path).map_err(|e| {
+            ConfigError(format!(
+                "privacy.pseudonymize_key_file `{}` cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        crate::pipeline::pseudonym::Pseudonymizer::new(&key)
+            .map(Some)
+            .map_err(|e| {
+                ConfigError(format!(
+                    "privacy.pseudonymize_key_file `{}`: {e}",
+                    path.display()
+                ))
+            })
     }
 
     /// Retention per lake tier, by tier name.
@@ -495,6 +531,7 @@ impl Settings {
                 self.windows.memory_budget_mib
             ));
         }
+        self.pseudonymizer()?;
         if self.lake.row_group_rows < 1024 {
             return fail(format!(
                 "lake.row_group_rows is {}; use at least 1024",
@@ -660,6 +697,13 @@ mod tests {
                 "quality.session_wait",
             ),
             (&[("LAKESTREAM_RETENTION__RAW", "1h")], "retention.raw"),
+            (
+                &[(
+                    "LAKESTREAM_PRIVACY__PSEUDONYMIZE_KEY_FILE",
+                    "/nonexistent/key",
+                )],
+                "privacy.pseudonymize_key_file",
+            ),
             (
                 &[("LAKESTREAM_RETENTION__SCHEDULE", "0s")],
                 "retention.schedule",

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cli;
 pub mod compact;
+pub mod config_audit;
 pub mod datasets;
 pub mod encode;
 pub mod inventory;

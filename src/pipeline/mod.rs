@@ -11,6 +11,7 @@ pub mod anomaly;
 pub mod daily;
 pub mod dedup;
 pub mod orphans;
+pub mod pseudonym;
 mod row;
 
 use std::sync::Arc;
@@ -158,6 +159,8 @@ pub struct LearningFactory {
     pub quality: QualityRules,
     pub metrics: DomainMetrics,
     pub quality_metrics: QualityMetrics,
+    /// Replaces `user_id` in the processed, aggregated and quality tiers when set.
+    pub pseudonymizer: Option<pseudonym::Pseudonymizer>,
 }
 
 impl ProcessorFactory for LearningFactory {
@@ -187,6 +190,7 @@ impl ProcessorFactory for LearningFactory {
             aggregate_too_late: self.metrics.aggregate_too_late.clone(),
             anomalies_found: self.metrics.anomalies.clone(),
             without_session: self.metrics.without_session.clone(),
+            pseudonymizer: self.pseudonymizer.clone(),
         }
     }
 }
@@ -211,6 +215,7 @@ pub struct LearningProcessor {
     aggregate_too_late: IntCounter,
     anomalies_found: IntCounter,
     without_session: IntCounter,
+    pseudonymizer: Option<pseudonym::Pseudonymizer>,
 }
 
 impl LearningProcessor {
@@ -581,6 +586,10 @@ impl Processor for LearningProcessor {
             batch.num_rows() == rows.len(),
             "rows of another kind were buffered in dataset {dataset}"
         );
-        Ok(batch)
+        // Raw (0..=2) and quarantine (6..=8) keep records as they came.
+        match &self.pseudonymizer {
+            Some(p) if !matches!(dataset, 0..=2 | 6..=8) => p.apply(batch),
+            _ => Ok(batch),
+        }
     }
 }
