@@ -129,18 +129,24 @@ async fn a_quiet_partition_publishes_by_wall_clock() {
         exit,
     );
     let root = lake.path().to_path_buf();
+    let sidecar = |file: &std::path::Path| {
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        file.with_file_name(format!("_{stem}.meta.json"))
+    };
+    // The sidecar is written right after its data file: wait for both.
     common::eventually(
         std::time::Duration::from_secs(30),
         "the idle window is published",
-        || !common::lake::files(&root, "processed/user_attempts").is_empty(),
+        || {
+            common::lake::files(&root, "processed/user_attempts")
+                .first()
+                .is_some_and(|f| sidecar(f).exists())
+        },
     )
     .await;
     let file = &common::lake::files(lake.path(), "processed/user_attempts")[0];
-    let stem = file.file_stem().unwrap().to_str().unwrap();
-    let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(file.with_file_name(format!("_{stem}.meta.json"))).unwrap(),
-    )
-    .unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sidecar(file)).unwrap()).unwrap();
     assert_eq!(meta["flush_reason"], "idle");
     stop.cancel();
     handle.await.unwrap().unwrap();
