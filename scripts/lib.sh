@@ -44,14 +44,22 @@ ensure_duckdb() {
     python3 -m venv "$CACHE/venv"
     "$CACHE/venv/bin/pip" install --quiet duckdb
   fi
+  # moto's S3 server, the S3-compatible store of the object-store tests.
+  if [ ! -x "$CACHE/venv/bin/moto_server" ]; then
+    "$CACHE/venv/bin/pip" install --quiet 'moto[server]'
+  fi
 }
 
-# Tools the operations tests drive: promtool and a Prometheus server (package
-# prometheus), headless Chromium for the status page (package chromium).
+# Tools the tests drive: promtool and a Prometheus server (package prometheus), headless
+# Chromium for the status page, stunnel and openssl for the Kafka TLS listener, and
+# docker-compose to validate deploy/docker-compose.yml (no Docker daemon needed).
 ensure_test_tools() {
   local missing=()
   command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v stunnel4 >/dev/null 2>&1 || missing+=(stunnel4)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing test tools: ${missing[*]}"
     as_root apt-get update -qq

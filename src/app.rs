@@ -78,7 +78,7 @@ fn advertised(addr: std::net::SocketAddr) -> String {
 /// unreachable lake, topics missing or not co-partitioned).
 pub async fn run(settings: Settings, options: RunOptions) -> anyhow::Result<()> {
     let location = settings.lake_location()?;
-    let store = lake::store::open(&location, settings.lake.region.as_deref())?;
+    let store = lake::store::open(&location, &settings.lake)?;
     lake::config_audit::record(store.as_ref(), &settings)
         .await
         .map_err(|e| {

@@ -57,6 +57,15 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// Extra librdkafka properties (TLS, SASL, timeouts), passed through unchanged.
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are read from files at startup, for secrets
+    /// mounted by Docker or Kubernetes (`"sasl.password" = "/run/secrets/kafka"`). In the
+    /// environment: `LAKESTREAM_KAFKA__SECRET_FILES__SASL_PASSWORD=/run/secrets/kafka`.
+    #[serde(default)]
+    pub secret_files: BTreeMap<String, PathBuf>,
+    /// The values read from `secret_files`: kept out of serialization (so out of the
+    /// configuration audit) and out of `Debug`.
+    #[serde(skip)]
+    pub secrets: Secrets,
     /// Deadline for one offset commit.
     #[serde(with = "humantime_serde")]
     pub commit_timeout: Duration,
@@ -85,6 +94,24 @@ pub struct LakeSettings {
     pub region: Option<String>,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// object_store settings of a cloud lake, by their object_store names: server-side
+    /// encryption (`aws_server_side_encryption`, `aws_sse_kms_key_id`), endpoints,
+    /// client timeouts. Never credentials: those come from the environment or instance
+    /// metadata.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Secret values, printed as `<redacted>`.
+#[derive(Clone, Default)]
+pub struct Secrets(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "<redacted>")))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,6 +209,9 @@ pub struct QualitySettings {
     /// Event-time history outliers are judged against.
     #[serde(with = "humantime_serde")]
     pub anomaly_horizon: Duration,
+    /// Record values larger than this are quarantined unparsed (oversized input must not
+    /// cost a JSON parse); Kafka's own default message limit is about 1 MiB.
+    pub max_record_bytes: usize,
     /// How long, in event time, an attempt waits for its session before it is flagged as
     /// an attempt without a session.
     #[serde(with = "humantime_serde")]
@@ -195,6 +225,8 @@ impl Default for Settings {
                 bootstrap_servers: "localhost:9092".into(),
                 group_id: "lakestream".into(),
                 properties: BTreeMap::new(),
+                secret_files: BTreeMap::new(),
+                secrets: Secrets::default(),
                 commit_timeout: Duration::from_secs(10),
                 revoke_timeout: Duration::from_secs(30),
             },
@@ -210,6 +242,7 @@ impl Default for Settings {
                 base_path: None,
                 region: None,
                 row_group_rows: 128 * 1024,
+                options: BTreeMap::new(),
             },
             windows: WindowSettings {
                 grace: Duration::from_secs(600),
@@ -241,6 +274,7 @@ impl Default for Settings {
                 anomaly_sensitivity: 6.0,
                 anomaly_min_samples: 500,
                 anomaly_horizon: Duration::from_secs(7 * 86_400),
+                max_record_bytes: 1024 * 1024,
                 session_wait: Duration::from_secs(2 * 3600),
             },
             state: StateSettings {
@@ -324,6 +358,34 @@ fn env_layer(env: &HashMap<String, String>) -> Value {
     Value::Object(root)
 }
 
+/// Reads each secret file once. Keys may use `_` for `.` (librdkafka property names have
+/// no underscores), so the environment can name them; one trailing newline is dropped, as
+/// `echo secret > file` leaves one.
+fn read_secret_files(files: &BTreeMap<String, PathBuf>) -> Result<Secrets, ConfigError> {
+    let mut secrets = BTreeMap::new();
+    for (key, path) in files {
+        let property = key.replace('_', ".");
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "kafka.secret_files.{key}: cannot read `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        let value = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        if value.is_empty() {
+            return Err(ConfigError(format!(
+                "kafka.secret_files.{key}: `{}` is empty",
+                path.display()
+            )));
+        }
+        secrets.insert(property, value.to_string());
+    }
+    Ok(Secrets(secrets))
+}
+
 impl Settings {
     /// Loads defaults, then `file` (if any), then `env`, and validates the result.
     pub fn load(
@@ -341,7 +403,8 @@ impl Settings {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Serialized::defaults(env_layer(env)));
-        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        settings.kafka.secrets = read_secret_files(&settings.kafka.secret_files)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -431,6 +494,7 @@ impl Settings {
                 horizon_ms: q.anomaly_horizon.as_millis() as i64,
             },
             session_wait: q.session_wait,
+            max_record_bytes: q.max_record_bytes,
         }
     }
 
@@ -503,18 +567,40 @@ impl Settings {
                 "topics must be three different topics, got {topics:?}"
             ));
         }
-        for (key, value) in &self.kafka.properties {
-            let owned = [
-                "enable.auto.commit",
-                "enable.auto.offset.store",
-                "group.id",
-                "bootstrap.servers",
-            ];
+        let owned = [
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "group.id",
+            "bootstrap.servers",
+        ];
+        for key in self
+            .kafka
+            .properties
+            .keys()
+            .chain(self.kafka.secrets.0.keys())
+        {
             if owned.contains(&key.as_str()) {
                 return fail(format!(
-                    "kafka property `{key}={value}` is managed by lakestream; remove it (use kafka.group_id / kafka.bootstrap_servers for those)"
+                    "kafka property `{key}` is managed by lakestream; remove it (use kafka.group_id / kafka.bootstrap_servers for those)"
                 ));
             }
+        }
+        if let Some(key) = self
+            .kafka
+            .secrets
+            .0
+            .keys()
+            .find(|k| self.kafka.properties.contains_key(*k))
+        {
+            return fail(format!(
+                "kafka property `{key}` is set both directly and in kafka.secret_files; keep one"
+            ));
+        }
+        if self.quality.max_record_bytes < 1024 {
+            return fail(format!(
+                "quality.max_record_bytes is {}; give at least 1024",
+                self.quality.max_record_bytes
+            ));
         }
         if self.windows.grace > Duration::from_secs(24 * 3600) {
             return fail(format!(
@@ -578,7 +664,8 @@ impl Settings {
             ));
         }
         self.http_socket()?;
-        self.lake_location()?;
+        let location = self.lake_location()?;
+        crate::lake::store::check_options(&location, &self.lake.options).map_err(ConfigError)?;
         Ok(())
     }
 
@@ -587,7 +674,7 @@ impl Settings {
         let mut config = rdkafka::ClientConfig::new();
         config.set("bootstrap.servers", &self.kafka.bootstrap_servers);
         config.set("group.id", &self.kafka.group_id);
-        for (key, value) in &self.kafka.properties {
+        for (key, value) in self.kafka.properties.iter().chain(&self.kafka.secrets.0) {
             config.set(key, value);
         }
         config
@@ -708,6 +795,24 @@ mod tests {
                 &[("LAKESTREAM_RETENTION__SCHEDULE", "0s")],
                 "retention.schedule",
             ),
+            (
+                &[(
+                    "LAKESTREAM_KAFKA__SECRET_FILES__SASL_PASSWORD",
+                    "/nonexistent/secret",
+                )],
+                "kafka.secret_files.sasl_password: cannot read `/nonexistent/secret`",
+            ),
+            (
+                &[("LAKESTREAM_QUALITY__MAX_RECORD_BYTES", "10")],
+                "quality.max_record_bytes",
+            ),
+            (
+                &[
+                    ("DATA_LAKE_URL", "s3://bucket/p"),
+                    ("LAKESTREAM_LAKE__OPTIONS__AWS_SECRET_ACCESS_KEY", "x"),
+                ],
+                "lake.options.aws_secret_access_key is a credential",
+            ),
         ];
         for (vars, expected) in cases {
             let err = Settings::load(None, &env(vars)).unwrap_err().to_string();
@@ -724,6 +829,42 @@ mod tests {
         let s = Settings::load(Some(&example), &HashMap::new()).unwrap();
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.kafka.properties["session.timeout.ms"], "45000");
+    }
+
+    #[test]
+    fn a_secret_file_conflicting_with_a_property_or_owned_by_lakestream_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "pw\n").unwrap();
+        let secret = secret.display().to_string();
+        let both = Settings::load(
+            None,
+            &env(&[
+                ("KAFKA_SASL_PASSWORD", "inline"),
+                ("LAKESTREAM_KAFKA__SECRET_FILES__SASL_PASSWORD", &secret),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(both.contains("`sasl.password` is set both"), "{both}");
+        let owned = Settings::load(
+            None,
+            &env(&[("LAKESTREAM_KAFKA__SECRET_FILES__GROUP_ID", &secret)]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(owned.contains("`group.id` is managed"), "{owned}");
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let empty = Settings::load(
+            None,
+            &env(&[(
+                "LAKESTREAM_KAFKA__SECRET_FILES__SASL_PASSWORD",
+                &dir.path().join("empty").display().to_string(),
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(empty.contains("is empty"), "{empty}");
     }
 
     #[test]

@@ -101,3 +101,62 @@ fn the_alerts_and_the_dashboard_use_only_metrics_lakestream_exports() {
         );
     }
 }
+
+/// `docker compose config` (the Compose v2 plugin) or `docker-compose config` (Debian's
+/// `docker-compose` package, what scripts/test.sh installs: this machine has no plugin)
+/// on `file`; the validator needs no Docker daemon.
+fn compose_config(file: &Path, args: &[&str]) -> std::process::Output {
+    let plugin = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut command = if plugin {
+        let mut c = Command::new("docker");
+        c.arg("compose");
+        c
+    } else {
+        Command::new(program(&["docker-compose"], "docker-compose"))
+    };
+    command
+        .arg("-f")
+        .arg(file)
+        .arg("config")
+        .args(args)
+        .output()
+        .expect("run compose config")
+}
+
+#[test]
+fn the_compose_file_passes_compose_config_and_names_every_service() {
+    let file = deploy("docker-compose.yml");
+    let output = compose_config(&file, &["--services"]);
+    assert!(
+        output.status.success(),
+        "compose config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let services = String::from_utf8(output.stdout).unwrap();
+    for wanted in [
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "minio",
+        "lakestream-1",
+        "lakestream-2",
+        "prometheus",
+        "grafana",
+    ] {
+        assert!(
+            services.lines().any(|s| s == wanted),
+            "no service {wanted} in {services}"
+        );
+    }
+    // The validator rejects what it should: a service depending on one that is missing.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("docker-compose.yml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let bad = text.replace("kafka-1: { condition", "kafka-9: { condition");
+    assert_ne!(bad, text);
+    std::fs::write(&broken, bad).unwrap();
+    assert!(!compose_config(&broken, &["-q"]).status.success());
+}

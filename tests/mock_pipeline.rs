@@ -190,3 +190,58 @@ fn walk_meta(root: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
         .collect()
 }
+
+/// Oversized and deeply nested values are quarantined with a reason that says what was
+/// wrong, kept whole in raw, and do not stop the records after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_deeply_nested_records_are_quarantined_with_a_reason() {
+    let (kafka, topics) = common::mock_with_topics("hostile", 1);
+    let lake = tempfile::tempdir().unwrap();
+    let (_, _, valid) = events::attempt("ok-1", 1_764_237_600_000);
+    let mut padded: serde_json::Value = serde_json::from_slice(&valid).unwrap();
+    padded["event_id"] = "big-1".into();
+    padded["note"] = "x".repeat(8192).into();
+    let nested = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+    let (_, _, after) = events::attempt("ok-2", 1_764_237_600_000 + MINUTE);
+    let records: Vec<(String, String, Vec<u8>)> = [
+        serde_json::to_vec(&padded).unwrap(),
+        nested.into_bytes(),
+        valid,
+        after,
+    ]
+    .into_iter()
+    .map(|v| ("user.attempts".to_string(), "u1".to_string(), v))
+    .collect();
+    common::produce(kafka.bootstrap_servers(), &topics, &records);
+    let mut env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    env.insert("LAKESTREAM_QUALITY__MAX_RECORD_BYTES".into(), "4096".into());
+    common::run_to_end(common::settings(&env)).await;
+
+    let raw = rows(lake.path(), "raw/user.attempts");
+    assert_eq!(raw.len(), 4, "every record in raw");
+    assert!(
+        raw.iter().any(|r| r.str("value").len() > 8192),
+        "kept whole"
+    );
+    let reasons: Vec<String> = rows(lake.path(), "quarantine/user.attempts")
+        .iter()
+        .map(|r| r.str("reason").to_string())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("bytes; at most 4096") && r.contains("quality.max_record_bytes")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("recursion limit")),
+        "{reasons:?}"
+    );
+    assert_eq!(rows(lake.path(), "processed/user_attempts").len(), 2);
+}

@@ -130,7 +130,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     exit_tx.send_replace(true);
     pipeline.await??;
 
-    let store = lake::store::open(&lake::LakeLocation::Local(lake_dir.clone()), None)?;
+    let store = lake::store::open(
+        &lake::LakeLocation::Local(lake_dir.clone()),
+        &crate::config::Settings::default().lake,
+    )?;
     let inventory = lake::inventory::inventory(store.as_ref()).await?;
     print_summary(
         &options,

@@ -60,8 +60,7 @@ fn last_days(days: Option<u32>) -> Days {
 
 pub async fn run(settings: &Settings, command: LakeCommand) -> anyhow::Result<()> {
     let location = settings.lake_location()?;
-    let store: Arc<dyn object_store::ObjectStore> =
-        store::open(&location, settings.lake.region.as_deref())?;
+    let store: Arc<dyn object_store::ObjectStore> = store::open(&location, &settings.lake)?;
     let footers_read = |files: usize| {
         if files % 1000 == 0 {
             eprintln!("read {files} file footers ...");

@@ -12,7 +12,9 @@ use serde_json::Value;
 use crate::config::Settings;
 
 /// Property names whose values never leave the process.
-const SECRET_MARKERS: &[&str] = &["password", "secret", "token", "jaas", "key"];
+/// Parts of librdkafka property names whose values may be secret. `oauthbearer` covers
+/// `sasl.oauthbearer.config`, which can hold a client secret under an innocent name.
+const SECRET_MARKERS: &[&str] = &["password", "secret", "token", "jaas", "key", "oauthbearer"];
 
 fn location(group: &str) -> Path {
     Path::from(format!("_lakestream/config/group={group}.json"))
@@ -23,9 +25,11 @@ pub fn flatten(settings: &Settings) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     walk("", &serde_json::to_value(settings)?, &mut out);
     for (path, value) in out.iter_mut() {
-        let name = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
-        if path.starts_with("kafka.properties.") && SECRET_MARKERS.iter().any(|m| name.contains(m))
-        {
+        let Some(property) = path.strip_prefix("kafka.properties.") else {
+            continue;
+        };
+        let property = property.to_ascii_lowercase();
+        if SECRET_MARKERS.iter().any(|m| property.contains(m)) {
             *value = Value::String("<redacted>".into());
         }
     }
@@ -102,9 +106,18 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_and_paths_are_dotted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("client-secret");
+        std::fs::write(&secret, "s3cr3t-from-file\n").unwrap();
+        let secret = secret.display().to_string();
         let env: HashMap<String, String> = [
             ("KAFKA_SASL_PASSWORD", "hunter2"),
             ("KAFKA_SASL_USERNAME", "svc"),
+            (
+                "KAFKA_SASL_OAUTHBEARER_CONFIG",
+                "clientSecret=oauth-hunter3",
+            ),
+            ("LAKESTREAM_KAFKA__SECRET_FILES__SSL_KEY_PASSWORD", &secret),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -114,6 +127,18 @@ mod tests {
         assert_eq!(flat["kafka.properties.sasl.password"], "<redacted>");
         assert_eq!(flat["kafka.properties.sasl.username"], "svc");
         assert_eq!(flat["windows.grace"], "10m");
-        assert!(!serde_json::to_string(&flat).unwrap().contains("hunter2"));
+        assert_eq!(
+            flat["kafka.properties.sasl.oauthbearer.config"],
+            "<redacted>"
+        );
+        // A secret read from a file is not in the settings at all, only its path.
+        assert_eq!(flat["kafka.secret_files.ssl_key_password"], secret.as_str());
+        let text = serde_json::to_string(&flat).unwrap();
+        for leaked in ["hunter2", "hunter3", "s3cr3t-from-file"] {
+            assert!(!text.contains(leaked), "{leaked} in {text}");
+        }
+        assert!(!format!("{settings:?}").contains("s3cr3t-from-file"));
+        let config = settings.kafka_client_config();
+        assert_eq!(config.get("ssl.key.password"), Some("s3cr3t-from-file"));
     }
 }

@@ -88,6 +88,12 @@ impl LakeLocation {
         }
         let url = url::Url::parse(text)
             .map_err(|e| format!("DATA_LAKE_URL `{text}` is not a URL: {e}"))?;
+        // Azure URLs name the container as the user part, so only a password is a secret.
+        if url.password().is_some() {
+            return Err(
+                "DATA_LAKE_URL carries a password; remove it and give credentials in the environment (AWS_*, GOOGLE_*, AZURE_* variables) or by instance metadata".into(),
+            );
+        }
         match url.scheme() {
             "file" => url
                 .to_file_path()
@@ -118,6 +124,7 @@ mod tests {
             base_path: base.map(Into::into),
             region: None,
             row_group_rows: 1024,
+            options: Default::default(),
         }
     }
 
@@ -147,5 +154,8 @@ mod tests {
         assert!(e.contains("DATA_LAKE_BUCKET"), "{e}");
         let e = LakeLocation::resolve(&lake(None, Some("hdfs"), Some("b"), None)).unwrap_err();
         assert!(e.contains("hdfs"), "{e}");
+        let e = LakeLocation::resolve(&lake(Some("s3://AKIA:hunter2@bkt/p"), None, None, None))
+            .unwrap_err();
+        assert!(e.contains("password") && !e.contains("hunter2"), "{e}");
     }
 }

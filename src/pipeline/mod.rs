@@ -377,7 +377,13 @@ impl Processor for LearningProcessor {
 
     fn parse(&self, record: &SourceRecord) -> Parsed<Self::Parsed> {
         let topic = Topic::ALL[record.topic];
+        let limit = self.quality.max_record_bytes;
+        let oversized = record.value.as_ref().is_some_and(|v| v.len() > limit);
         let value = match record.value.as_deref() {
+            Some(value) if oversized => Err(Rejection::of_record(format!(
+                "record value is {} bytes; at most {limit} are accepted (quality.max_record_bytes)",
+                value.len()
+            ))),
             Some(value) => domain::parse(topic, value, &self.thresholds),
             None => Err(Rejection::of_record(
                 "record has no value (a tombstone); expected a JSON object",
@@ -385,6 +391,8 @@ impl Processor for LearningProcessor {
         };
         let (event_time_ms, advances_watermark) = match &value {
             Ok(event) => (event.event_time_ms(), true),
+            // Reading a time out of an oversized value would cost the parse the limit saves.
+            Err(_) if oversized => (record.timestamp_ms.unwrap_or(0), false),
             Err(_) => Self::fallback_time(topic, record),
         };
         Parsed {

@@ -23,6 +23,8 @@ pub struct QualityRules {
     /// An attempt whose session has not arrived this long (event time) after it is
     /// flagged (error level).
     pub session_wait: Duration,
+    /// Record values larger than this are quarantined without being parsed.
+    pub max_record_bytes: usize,
 }
 
 impl Default for QualityRules {
@@ -35,6 +37,7 @@ impl Default for QualityRules {
             max_null_share: 0.5,
             anomaly: AnomalyRules::default(),
             session_wait: Duration::from_secs(2 * 3600),
+            max_record_bytes: 1024 * 1024,
         }
     }
 }

@@ -8,11 +8,14 @@ pub mod aggregates;
 pub mod checks;
 pub mod events;
 pub mod evidence;
+pub mod fault_proxy;
 pub mod http;
 pub mod lake;
 pub mod lake_cmd;
 pub mod process;
+pub mod s3;
 pub mod tansu;
+pub mod tls;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -112,7 +115,8 @@ pub fn produce_unbatched(bootstrap: &str, topics: &Topics, records: &[(String, S
     produce_with(bootstrap, topics, records, &[("batch.num.messages", "1")]);
 }
 
-fn produce_with(
+/// [`produce`] with extra librdkafka properties (TLS, batching).
+pub fn produce_with(
     bootstrap: &str,
     topics: &Topics,
     records: &[(String, String, Vec<u8>)],

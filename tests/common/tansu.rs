@@ -5,7 +5,6 @@
 //! (`/var/tmp/lakestream/tools/bin/tansu`). A missing broker fails the test with the
 //! command that installs it: these tests are never skipped silently.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,9 +14,13 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+use super::tools::free_port;
+
 pub struct Tansu {
     child: Child,
     pub bootstrap: String,
+    /// librdkafka properties a client needs to reach the advertised listener.
+    client: Vec<(String, String)>,
 }
 
 fn binary() -> PathBuf {
@@ -38,25 +41,24 @@ fn binary() -> PathBuf {
     cached
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Tansu {
     pub fn start() -> Tansu {
         let port = free_port();
+        Self::start_behind(port, port, Vec::new())
+    }
+
+    /// A broker listening on `port` that tells clients to connect to `advertised`, e.g. a
+    /// TLS terminator in front of it; `client` holds the properties that reach it there.
+    pub fn start_behind(port: u16, advertised: u16, client: Vec<(String, String)>) -> Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new(binary())
             .args([
                 "broker",
                 "--kafka-listener-url",
                 &url,
                 "--kafka-advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .env("RUST_LOG", "warn")
@@ -66,7 +68,8 @@ impl Tansu {
             .expect("start tansu");
         let tansu = Tansu {
             child,
-            bootstrap: format!("127.0.0.1:{port}"),
+            bootstrap: advertised.trim_start_matches("tcp://").to_string(),
+            client,
         };
         tansu.wait_ready();
         tansu
@@ -74,11 +77,7 @@ impl Tansu {
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("log_level", "0")
-            .create()
-            .unwrap();
+        let consumer: BaseConsumer = self.client_config().set("log_level", "0").create().unwrap();
         while consumer
             .fetch_metadata(None, Duration::from_millis(500))
             .is_err()
@@ -92,10 +91,7 @@ impl Tansu {
     }
 
     pub async fn create_topics(&self, names: &[String], partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .unwrap();
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create().unwrap();
         let topics: Vec<NewTopic> = names
             .iter()
             .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
@@ -108,6 +104,17 @@ impl Tansu {
         {
             result.expect("topic created");
         }
+    }
+}
+
+impl Tansu {
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in &self.client {
+            config.set(key, value);
+        }
+        config
     }
 }
 
