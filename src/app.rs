@@ -28,6 +28,8 @@ pub fn runtime_config(settings: &Settings) -> RuntimeConfig {
         topics: settings.topic_names(),
         grace: settings.windows.grace,
         idle_timeout: settings.windows.idle_timeout,
+        flush_interval: settings.windows.flush_interval,
+        max_task_idle: settings.windows.max_task_idle,
         memory_budget_bytes: settings.windows.memory_budget_mib << 20,
         row_group_rows: settings.lake.row_group_rows,
         commit_timeout: settings.kafka.commit_timeout,

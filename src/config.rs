@@ -123,6 +123,14 @@ pub struct WindowSettings {
     /// Quiet time after which a partition closes its windows by wall clock.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Least time between two flushes of a partition while it catches up on a backlog:
+    /// hours that close meanwhile go out together ("0s": each hour at once).
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// How long a partition's topic with nothing buffered holds back its other topics, so
+    /// that the three are read in step by record timestamp.
+    #[serde(with = "humantime_serde")]
+    pub max_task_idle: Duration,
     /// Memory for all open windows of the process, in MiB.
     pub memory_budget_mib: usize,
 }
@@ -247,6 +255,8 @@ impl Default for Settings {
             windows: WindowSettings {
                 grace: Duration::from_secs(600),
                 idle_timeout: Duration::from_secs(60),
+                flush_interval: Duration::from_secs(5),
+                max_task_idle: Duration::from_millis(500),
                 memory_budget_mib: 256,
             },
             dead_letters: DeadLetterSettings {
@@ -610,6 +620,18 @@ impl Settings {
         }
         if self.windows.idle_timeout < Duration::from_secs(1) {
             return fail("windows.idle_timeout must be at least 1s".into());
+        }
+        if self.windows.flush_interval > Duration::from_secs(600) {
+            return fail(format!(
+                "windows.flush_interval is {:?}; at most 10m is supported (closed hours wait in memory that long)",
+                self.windows.flush_interval
+            ));
+        }
+        if self.windows.max_task_idle > Duration::from_secs(60) {
+            return fail(format!(
+                "windows.max_task_idle is {:?}; at most 60s is supported (a silent topic would stall its partition that long)",
+                self.windows.max_task_idle
+            ));
         }
         if self.windows.memory_budget_mib < 1 {
             return fail(format!(

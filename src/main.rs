@@ -13,6 +13,10 @@ use lakestream_topology::RunControl;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+// Why not the system allocator: see BENCHMARKS.md ("History").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lakestream",

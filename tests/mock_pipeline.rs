@@ -245,3 +245,82 @@ async fn oversized_and_deeply_nested_records_are_quarantined_with_a_reason() {
     );
     assert_eq!(rows(lake.path(), "processed/user_attempts").len(), 2);
 }
+
+/// A backlog of many event hours is written in a few flushes (one per flush interval), and
+/// still with one file per dataset, partition and hour; with no interval, every hour that
+/// closes is a flush of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_flushed_per_interval_not_per_hour() {
+    let produced = common::generate(11, 50, 2, 4000);
+    let mut flushes = Vec::new();
+    for interval in ["10m", "0s"] {
+        let (kafka, topics) = common::mock_with_topics("backlog", 1);
+        let lake = tempfile::tempdir().unwrap();
+        common::produce(
+            kafka.bootstrap_servers(),
+            &topics,
+            &common::records_of(&produced),
+        );
+        let mut env = common::env(
+            kafka.bootstrap_servers(),
+            &topics,
+            lake.path(),
+            &common::unique("g"),
+        );
+        env.insert("LAKESTREAM_WINDOWS__FLUSH_INTERVAL".into(), interval.into());
+        common::run_to_end(common::settings(&env)).await;
+        common::checks::assert_exactly_once(lake.path(), &produced);
+
+        let files = lakestream::bench::report::files_per_hour(lake.path());
+        let hours: HashSet<&String> = files.keys().map(|(_, hour, _)| hour).collect();
+        assert!(
+            hours.len() >= 30,
+            "the data set spans most of two days: {hours:?}"
+        );
+        if interval != "0s" {
+            let crowded: Vec<_> = files.iter().filter(|(_, n)| **n > 1).collect();
+            let metas: Vec<String> = walk_meta(lake.path())
+                .into_iter()
+                .filter(|m| {
+                    m["event_hour"].as_str().is_some_and(|h| {
+                        crowded.iter().any(|((_, hour, _), _)| {
+                            h.replace(['-', 'T'], "").starts_with(hour.as_str())
+                        })
+                    })
+                })
+                .map(|m| {
+                    format!(
+                        "{} {} {}-{} rows {}",
+                        m["dataset"],
+                        m["flush_reason"],
+                        m["first_offset"],
+                        m["last_offset"],
+                        m["rows"]
+                    )
+                })
+                .collect();
+            assert!(
+                crowded.is_empty(),
+                "hours with more than one file: {crowded:?}\n{metas:#?}"
+            );
+        }
+        // Each flush saves the manifest twice (write-ahead, then durable).
+        let manifest = lake
+            .path()
+            .join("_lakestream/manifests/partition=00000.json");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+        flushes.push((manifest["generation"].as_u64().unwrap() / 2, hours.len()));
+    }
+    let [(batched, hours), (per_hour, _)] = flushes[..] else {
+        unreachable!()
+    };
+    assert!(
+        batched <= 3,
+        "{batched} flushes for {hours} hours with a 10 minute interval"
+    );
+    assert!(
+        per_hour + 2 >= hours as u64,
+        "without an interval each closed hour is its own flush: {per_hour} flushes for {hours} hours"
+    );
+}

@@ -1,6 +1,8 @@
-//! One memory budget for every open window of the process. Tasks report what they buffer;
-//! when the total passes the limit, the task holding the largest window writes it early as a
-//! part file. Choosing the largest frees the most memory per file written.
+//! One memory budget for every open window of the process. Tasks report what they buffer.
+//! Past half the limit, tasks write the hours that are closed but waiting for their flush
+//! interval (no extra files: those hours are complete). Past the limit, the task holding
+//! the largest window writes it early as a part file; choosing the largest frees the most
+//! memory per extra file.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +35,11 @@ impl MemoryBudget {
 
     pub fn used(&self) -> usize {
         self.usage.lock().unwrap().values().map(|(b, _)| b).sum()
+    }
+
+    /// True past half the limit: closed hours should not wait for their flush interval.
+    pub fn closed_should_go(&self) -> bool {
+        self.used() > self.limit / 2
     }
 
     /// True when the budget is exceeded and `partition` owns the largest window.
@@ -68,5 +75,15 @@ mod tests {
             "60 bytes is within the budget again"
         );
         assert_eq!(budget.used(), 60);
+    }
+
+    #[test]
+    fn closed_hours_go_past_half_the_limit() {
+        let budget = MemoryBudget::new(100);
+        budget.report(0, 50, 10);
+        assert!(!budget.closed_should_go());
+        budget.report(1, 1, 1);
+        assert!(budget.closed_should_go());
+        assert!(!budget.should_spill(0), "51 bytes is within the limit");
     }
 }

@@ -11,6 +11,13 @@ pub struct RuntimeConfig {
     pub grace: Duration,
     /// Wall-clock quiet time after window end + grace before a quiet partition closes it.
     pub idle_timeout: Duration,
+    /// Least wall time between two flushes of a task while it catches up: closed hours
+    /// wait and go out together, so a backlog costs one flush per interval rather than
+    /// one per event hour. Zero flushes every hour as soon as it closes.
+    pub flush_interval: Duration,
+    /// How long a task's topic with nothing buffered holds back the others (see
+    /// `merge.rs`).
+    pub max_task_idle: Duration,
     /// Byte budget for all open windows of the process.
     pub memory_budget_bytes: usize,
     /// Rows per Parquet row group.
@@ -50,6 +57,8 @@ impl Default for RuntimeConfig {
             topics: Vec::new(),
             grace: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(60),
+            flush_interval: Duration::from_secs(5),
+            max_task_idle: Duration::from_millis(500),
             memory_budget_bytes: 256 << 20,
             row_group_rows: 128 * 1024,
             commit_timeout: Duration::from_secs(10),

@@ -91,7 +91,12 @@ impl<F: ProcessorFactory> GroupContext<F> {
             if tasks.contains_key(&partition) {
                 continue;
             }
-            let Some(stream) = source::split(&consumer, &topics, partition) else {
+            let Some(stream) = source::split(
+                &consumer,
+                &topics,
+                partition,
+                self.task_ctx.config.max_task_idle,
+            ) else {
                 error!(
                     partition,
                     "librdkafka has no queue for an assigned partition"

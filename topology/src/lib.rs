@@ -5,7 +5,8 @@
 //! - [`runtime`]: joins the consumer group, checks co-partitioning, owns shutdown.
 //! - [`group`]: the rdkafka context; an assignment starts one [`task`] per partition number,
 //!   a revocation stops those tasks only after they flushed and committed.
-//! - [`source`]: the task's input, partition `p` of every topic split off the main queue.
+//! - [`source`]: the task's input, partition `p` of every topic split off the main queue,
+//!   [`merge`]d in timestamp order so that the topics keep in step.
 //! - [`task`]: the per-partition loop; hands each [`record`] to the domain's
 //!   [`processor`] and buffers the rows in event-time [`window`]s.
 //! - [`flush`]: writes closed windows through the [`sink`] (Parquet on object_store), applies
@@ -29,6 +30,7 @@ mod flush;
 mod flush_state;
 pub mod group;
 pub mod manifest;
+pub mod merge;
 pub mod metrics;
 pub mod mock;
 pub mod owner;

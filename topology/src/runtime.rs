@@ -36,7 +36,7 @@ pub struct RunControl {
 }
 
 /// Default prefetch per partition (`queued.max.messages.kbytes`): a few fetches ahead.
-const PREFETCH_KIB_PER_PARTITION: &str = "2048";
+const PREFETCH_KIB_PER_PARTITION: &str = "256";
 
 /// Properties lakestream owns: offsets are stored by the flush protocol only, and the range
 /// assignor keeps partition p of every topic on one member.

@@ -3,6 +3,7 @@
 //! pulls its own partitions and a slow task never blocks another.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
@@ -19,11 +20,13 @@ pub enum SourceEvent {
 }
 
 /// Splits `partition` of every topic in `topics` (name, index) off the consumer's main queue
-/// and merges them. Returns `None` if librdkafka does not know one of the partitions.
+/// and merges them in timestamp order (see `merge.rs`). Returns `None` if librdkafka does
+/// not know one of the partitions.
 pub fn split<C>(
     consumer: &Arc<StreamConsumer<C>>,
     topics: &[(String, usize)],
     partition: i32,
+    max_task_idle: Duration,
 ) -> Option<BoxStream<'static, SourceEvent>>
 where
     C: ConsumerContext + 'static,
@@ -44,5 +47,5 @@ where
             .boxed(),
         );
     }
-    Some(stream::select_all(streams).boxed())
+    Some(crate::merge::by_timestamp(streams, max_task_idle))
 }

@@ -1,6 +1,6 @@
 //! The partition task: owns partition `p` of every subscribed topic, its windows, its
 //! manifest and its processor. One `select!` loop: control messages first (revoke and
-//! shutdown must not wait behind a backlog), then records, then the wall-clock tick.
+//! shutdown must not wait behind a backlog), then the wall-clock tick, then records.
 //!
 //! Record path: source -> [`Processor::parse`] (event time) -> replay filter (manifest:
 //! records the lake already holds stop here) -> [`Processor::route`] (rows; state changes
@@ -140,7 +140,10 @@ impl<P: Processor> PartitionTask<P> {
             replay_horizon: vec![0; all.len()],
             committed: vec![None; all.len()],
             last_record: Instant::now(),
-            last_flush: Instant::now(),
+            // The first hour to close goes out at once.
+            last_flush: Instant::now()
+                .checked_sub(ctx.config.flush_interval)
+                .unwrap_or_else(Instant::now),
             at_end: (0..all.len())
                 .map(|t| !owned_topics.iter().any(|(_, i)| *i == t))
                 .collect(),
@@ -181,13 +184,15 @@ impl<P: Processor> PartitionTask<P> {
                     Some(Control::Stray(record)) => self.on_record(record).await,
                     None => return,
                 },
+                // Before the records: a task with a backlog always has a record ready, and
+                // the tick (budget, flush interval) must not starve behind it.
+                _ = tick.tick() => self.on_tick().await,
                 event = source.next() => match event {
                     Some(SourceEvent::Record(record)) => self.on_record(record).await,
                     Some(SourceEvent::EndOfPartition(topic)) => self.on_end(topic),
                     Some(SourceEvent::Error(error)) => warn!(%error, "consumer error on partition queue"),
                     None => return,
                 },
-                _ = tick.tick() => self.on_tick().await,
             }
         }
     }
@@ -253,10 +258,19 @@ impl<P: Processor> PartitionTask<P> {
                 .add(hour, t, record.offset, dataset, row, bytes);
         }
         time_since(&self.ctx.metrics.stages.window, routed);
-        if self.windows.max_event_ms() != before && self.windows.regular_close_due() {
+        if self.windows.max_event_ms() != before
+            && self.windows.regular_close_due()
+            && self.flush_interval_passed()
+        {
             let hours = self.windows.due_hours();
             self.flush_until_done(hours, "watermark").await;
         }
+    }
+
+    /// Closed hours wait until a flush interval has passed since the last flush (see
+    /// `RuntimeConfig::flush_interval`); the tick picks them up when no record does.
+    fn flush_interval_passed(&self) -> bool {
+        self.last_flush.elapsed() >= self.ctx.config.flush_interval
     }
 
     /// Routes one record, retrying while the state store fails: the record must not be
@@ -331,8 +345,9 @@ impl<P: Processor> PartitionTask<P> {
         }
     }
 
-    /// Reports this task's buffered bytes and, if the process is over its budget and this
-    /// task holds the largest window, writes that window early. Returns whether it did.
+    /// Reports this task's buffered bytes; past half the process's budget writes this
+    /// task's closed hours, past the whole budget the largest window if this task holds
+    /// it (early, as an extra file). Returns whether it flushed.
     async fn enforce_budget(&mut self) -> bool {
         let largest = self.windows.largest();
         self.ctx.budget.report(
@@ -340,6 +355,17 @@ impl<P: Processor> PartitionTask<P> {
             self.windows.bytes(),
             largest.map_or(0, |(_, b)| b),
         );
+        // Closed hours waiting for the flush interval are the cheapest memory to free:
+        // they are complete, so writing them adds no file.
+        if self.ctx.budget.closed_should_go() && self.windows.regular_close_due() {
+            let hours = self.windows.due_hours();
+            self.flush_until_done(hours, "memory").await;
+            let largest = self.windows.largest().map_or(0, |(_, b)| b);
+            self.ctx
+                .budget
+                .report(self.partition, self.windows.bytes(), largest);
+            return true;
+        }
         match largest {
             Some((hour, bytes)) if self.ctx.budget.should_spill(self.partition) => {
                 info!(
@@ -409,14 +435,21 @@ impl<P: Processor> PartitionTask<P> {
                 .windows
                 .idle_hours((self.ctx.clock)(), cfg.idle_timeout.as_millis() as i64);
         }
-        if quiet || self.last_flush.elapsed() >= cfg.idle_timeout {
+        let closed_waiting = self.windows.regular_close_due() && self.flush_interval_passed();
+        if quiet || closed_waiting || self.last_flush.elapsed() >= cfg.idle_timeout {
             hours.extend(self.windows.due_hours());
         }
         hours.sort_unstable();
         hours.dedup();
         if !hours.is_empty() {
-            self.flush_until_done(hours, if quiet { "idle" } else { "late" })
-                .await;
+            let reason = if quiet {
+                "idle"
+            } else if closed_waiting {
+                "watermark"
+            } else {
+                "late"
+            };
+            self.flush_until_done(hours, reason).await;
         } else if self.windows.is_empty() && self.offsets_advanced() {
             // Replayed records that were already durable move the offsets without opening a
             // window; record that progress too.
