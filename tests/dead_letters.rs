@@ -83,6 +83,8 @@ fn read_letters(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Letter> {
 fn dlq_env(bootstrap: &str, topics: &Topics, lake: &std::path::Path) -> HashMap<String, String> {
     let mut env = common::env(bootstrap, topics, lake, &common::unique("g"));
     env.insert("LAKESTREAM_DEAD_LETTERS__ENABLED".into(), "true".into());
+    // One flush per closed hour, so the crash test's fail point has several flushes to hit.
+    env.insert("LAKESTREAM_WINDOWS__FLUSH_INTERVAL".into(), "0s".into());
     env
 }
 

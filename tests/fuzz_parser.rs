@@ -56,8 +56,12 @@ fn check_record(topic: Topic, value: &[u8]) -> bool {
 
 fn check_event(event: &Event) {
     let ms = event.event_time_ms();
-    // Year 1970 through 9999, the range the contract's timestamps allow.
-    assert!((0..=253_402_300_799_999).contains(&ms), "event time {ms}");
+    // Years 0000 through 9999, the span RFC 3339 can write, which the parser applies to
+    // both timestamp forms (`src/domain/value.rs`).
+    assert!(
+        (-62_167_219_200_000..=253_402_300_799_999).contains(&ms),
+        "event time {ms}"
+    );
     let all = datasets::all();
     let dataset = &all[datasets::processed(event.topic())];
     let key = FileKey {

@@ -81,6 +81,8 @@ async fn reads_over_mutual_tls_with_the_key_password_from_a_file_and_never_logs_
         secret.display().to_string(),
     );
     env.insert("RUST_LOG".into(), "debug".into());
+    // One flush (and its debug line) per closed hour: enough lines to search for the secret.
+    env.insert("LAKESTREAM_WINDOWS__FLUSH_INTERVAL".into(), "0s".into());
     let mut instance = Lakestream::spawn("tls", &env, &["--exit-at-end"], None);
     let status = instance.wait(Duration::from_secs(240));
     assert!(status.success(), "exited with {status}");

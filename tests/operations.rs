@@ -159,7 +159,9 @@ fn promtool_accepts_the_exposition_and_a_real_prometheus_scrapes_it() {
 
 #[test]
 fn the_status_page_in_headless_chromium_shows_partitions_flushes_and_quality() {
-    let mut run = running("page", &[]);
+    // Each hour flushed as it closes: the page must list flushes of several datasets while
+    // the instance still runs.
+    let mut run = running("page", &[("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", "0s")]);
     let chromium = program(&["chromium", "chromium-headless-shell"], "chromium");
     let dir = common::evidence::Evidence::new();
     let url = format!("http://{}/", run.addr);

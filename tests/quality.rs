@@ -298,6 +298,10 @@ async fn injected_outliers_are_flagged_and_a_normal_workload_is_not() {
         "LAKESTREAM_QUALITY__ANOMALY_MIN_SAMPLES".into(),
         "30".into(),
     );
+    // The per-user volume history learns from each flushed hour; hours flushed together
+    // (the flush interval, in a backlog) are judged against the history before them all.
+    // One flush per hour here, so the burst's hour has the whole day behind it.
+    env.insert("LAKESTREAM_WINDOWS__FLUSH_INTERVAL".into(), "0s".into());
     common::run_to_end(common::settings(&env)).await;
 
     let flagged: Vec<(String, String)> = ["user_attempts", "user_sessions"]
