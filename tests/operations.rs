@@ -162,6 +162,19 @@ fn the_status_page_in_headless_chromium_shows_partitions_flushes_and_quality() {
     // Each hour flushed as it closes: the page must list flushes of several datasets while
     // the instance still runs.
     let mut run = running("page", &[("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", "0s")]);
+    // `running` returns after the first file; the attempts' quality scores come with the
+    // first flush of an attempts hour, which can follow it by a moment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !common::http::get(&run.addr, "/")
+        .1
+        .contains("processed/user_attempts")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no attempts window flushed within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let chromium = program(&["chromium", "chromium-headless-shell"], "chromium");
     let dir = common::evidence::Evidence::new();
     let url = format!("http://{}/", run.addr);
