@@ -360,10 +360,15 @@ impl<P: Processor> PartitionTask<P> {
         // once per flush interval (each write is a file): when a lagging topic catches up,
         // all its records are late and no on-time window closes for a while, and late
         // windows alone grew to four times the budget in the benchmark.
-        let late_due = self.flush_interval_passed() && !self.windows.due_hours().is_empty();
-        if self.ctx.budget.closed_should_go() && (self.windows.regular_close_due() || late_due) {
-            let hours = self.windows.due_hours();
-            self.flush_until_done(hours, "memory").await;
+        let due = if self.ctx.budget.closed_should_go()
+            && (self.windows.regular_close_due() || self.flush_interval_passed())
+        {
+            self.windows.due_hours()
+        } else {
+            Vec::new()
+        };
+        if !due.is_empty() {
+            self.flush_until_done(due, "memory").await;
             let largest = self.windows.largest().map_or(0, |(_, b)| b);
             self.ctx
                 .budget
