@@ -46,6 +46,7 @@ pub fn runtime_config(settings: &Settings) -> RuntimeConfig {
             })
             .collect(),
         snapshots_kept: settings.state.snapshots_kept,
+        snapshot_every: settings.state.snapshot_every,
         instance: Instance {
             id: instance_id(),
             http_url: None,

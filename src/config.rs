@@ -146,6 +146,8 @@ pub struct StateSettings {
     pub allowed_lateness: Duration,
     /// State snapshots kept in the lake per partition.
     pub snapshots_kept: u64,
+    /// Flushes that publish their state batch as a changelog entry between two snapshots.
+    pub snapshot_every: usize,
 }
 
 /// How long each lake tier keeps a day partition (`lakestream lake cleanup`).
@@ -291,6 +293,7 @@ impl Default for Settings {
                 dedup_horizon: Duration::from_secs(7 * 86_400),
                 allowed_lateness: Duration::from_secs(2 * 86_400),
                 snapshots_kept: 2,
+                snapshot_every: 64,
             },
             privacy: PrivacySettings::default(),
             state_dir: PathBuf::from("./lakestream-state"),
@@ -685,6 +688,12 @@ impl Settings {
                 self.state.snapshots_kept
             ));
         }
+        if self.state.snapshot_every > 10_000 {
+            return fail(format!(
+                "state.snapshot_every is {}; at most 10000 (a restore replays up to that many changelog entries)",
+                self.state.snapshot_every
+            ));
+        }
         self.http_socket()?;
         let location = self.lake_location()?;
         crate::lake::store::check_options(&location, &self.lake.options).map_err(ConfigError)?;
@@ -788,6 +797,10 @@ mod tests {
             (
                 &[("LAKESTREAM_STATE__SNAPSHOTS_KEPT", "1")],
                 "state.snapshots_kept",
+            ),
+            (
+                &[("LAKESTREAM_STATE__SNAPSHOT_EVERY", "20000")],
+                "state.snapshot_every",
             ),
             (
                 &[("LAKESTREAM_QUALITY__FAST_BELOW", "1s")],

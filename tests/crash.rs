@@ -24,6 +24,8 @@ struct Fixture {
     lake: tempfile::TempDir,
     group: String,
     produced: common::Produced,
+    /// Settings on top of the common test environment.
+    settings: Vec<(&'static str, &'static str)>,
 }
 
 impl Fixture {
@@ -36,6 +38,7 @@ impl Fixture {
             lake: tempfile::tempdir().unwrap(),
             group: common::unique("g"),
             produced,
+            settings: Vec::new(),
         }
     }
 
@@ -44,12 +47,15 @@ impl Fixture {
     }
 
     fn spawn(&self, failpoint: Option<&str>, exit_at_end: bool) -> Lakestream {
-        let env = common::env(
+        let mut env = common::env(
             self.kafka.bootstrap_servers(),
             &self.topics,
             self.lake.path(),
             &self.group,
         );
+        for (name, value) in &self.settings {
+            env.insert(name.to_string(), value.to_string());
+        }
         let args: &[&str] = if exit_at_end { &["--exit-at-end"] } else { &[] };
         Lakestream::spawn("lakestream", &env, args, failpoint)
     }
@@ -69,7 +75,12 @@ impl Fixture {
 }
 
 fn crash_at(failpoint: &str) {
-    let fixture = Fixture::new(2500, 7);
+    crash_with(failpoint, &[]);
+}
+
+fn crash_with(failpoint: &str, settings: &[(&'static str, &'static str)]) {
+    let mut fixture = Fixture::new(2500, 7);
+    fixture.settings = settings.to_vec();
     common::produce(
         fixture.kafka.bootstrap_servers(),
         &fixture.topics,
@@ -105,11 +116,21 @@ fn crash_after_the_state_write_before_the_snapshot() {
     crash_at("before-snapshot:2");
 }
 
-/// The uploaded snapshot is the newest one but the manifest still names the previous one:
-/// the restart must restore by the manifest, not by `LATEST`.
+/// The third flush uploaded a changelog entry the manifest does not name: the restart
+/// must restore by the manifest (the first flush's snapshot and the second one's entry).
+#[test]
+fn crash_after_the_changelog_entry_before_the_manifest() {
+    crash_at("after-snapshot:3");
+}
+
+/// With a snapshot per flush, the uploaded snapshot is the newest one but the manifest
+/// still names the previous one: the restart must restore by the manifest, not by `LATEST`.
 #[test]
 fn crash_after_the_snapshot_before_the_manifest() {
-    crash_at("after-snapshot:2");
+    crash_with(
+        "after-snapshot:2",
+        &[("LAKESTREAM_STATE__SNAPSHOT_EVERY", "0")],
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use common::events;
 use common::lake::rows;
@@ -163,15 +164,16 @@ async fn the_memory_budget_writes_the_largest_window_early() {
         &topics,
         &common::records_of(&produced),
     );
-    let mut env = common::env(
+    let settings = common::settings_with(
         kafka.bootstrap_servers(),
         &topics,
         lake.path(),
-        &common::unique("g"),
+        &[
+            ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+            ("LAKESTREAM_WINDOWS__GRACE", "24h"),
+        ],
     );
-    env.insert("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB".into(), "1".into());
-    env.insert("LAKESTREAM_WINDOWS__GRACE".into(), "24h".into());
-    common::run_to_end(common::settings(&env)).await;
+    common::run_to_end(settings).await;
 
     let spilled = walk_meta(lake.path())
         .into_iter()
@@ -213,14 +215,13 @@ async fn oversized_and_deeply_nested_records_are_quarantined_with_a_reason() {
     .map(|v| ("user.attempts".to_string(), "u1".to_string(), v))
     .collect();
     common::produce(kafka.bootstrap_servers(), &topics, &records);
-    let mut env = common::env(
+    let settings = common::settings_with(
         kafka.bootstrap_servers(),
         &topics,
         lake.path(),
-        &common::unique("g"),
+        &[("LAKESTREAM_QUALITY__MAX_RECORD_BYTES", "4096")],
     );
-    env.insert("LAKESTREAM_QUALITY__MAX_RECORD_BYTES".into(), "4096".into());
-    common::run_to_end(common::settings(&env)).await;
+    common::run_to_end(settings).await;
 
     let raw = rows(lake.path(), "raw/user.attempts");
     assert_eq!(raw.len(), 4, "every record in raw");
@@ -261,14 +262,13 @@ async fn a_backlog_is_flushed_per_interval_not_per_hour() {
             &topics,
             &common::records_of(&produced),
         );
-        let mut env = common::env(
+        let settings = common::settings_with(
             kafka.bootstrap_servers(),
             &topics,
             lake.path(),
-            &common::unique("g"),
+            &[("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", interval)],
         );
-        env.insert("LAKESTREAM_WINDOWS__FLUSH_INTERVAL".into(), interval.into());
-        common::run_to_end(common::settings(&env)).await;
+        common::run_to_end(settings).await;
         common::checks::assert_exactly_once(lake.path(), &produced);
 
         let files = lakestream::bench::report::files_per_hour(lake.path());
@@ -324,3 +324,77 @@ async fn a_backlog_is_flushed_per_interval_not_per_hour() {
         "without an interval each closed hour is its own flush: {per_hour} flushes for {hours} hours"
     );
 }
+
+/// When a topic catches up late, all its records are late and no on-time window closes:
+/// past half the memory budget the due late windows are written anyway (once per flush
+/// interval), not held until the idle timeout or the end. Here the late windows stay
+/// between half and all of a 1 MiB budget, so no "largest window" spill can write them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_windows_past_half_the_budget_are_written_without_an_on_time_close() {
+    let (kafka, topics) = common::mock_with_topics("late-budget", 1);
+    let lake = tempfile::tempdir().unwrap();
+    let start = events::FRI_1015 - 15 * MINUTE - 30_123; // 10:00:00 Friday
+    let on_time: Vec<_> = (0..8 * 60)
+        .map(|i| events::attempt(&format!("t{i}"), start + i * MINUTE))
+        .collect();
+    common::produce(kafka.bootstrap_servers(), &topics, &on_time);
+    let settings = common::settings_with(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &[
+            ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+            ("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", "2s"),
+            ("LAKESTREAM_WINDOWS__IDLE_TIMEOUT", "10m"),
+        ],
+    );
+    let (_exit_tx, exit) = tokio::sync::watch::channel(false);
+    let (stop, handle) = common::start(settings, exit);
+    let root = lake.path().to_path_buf();
+    let hours_written = |root: &std::path::Path| -> HashSet<i64> {
+        walk_meta(root)
+            .iter()
+            .filter(|m| m["dataset"] == "processed/user_attempts")
+            .filter_map(|m| m["event_hour"].as_str().map(|h| h[11..13].parse().unwrap()))
+            .collect()
+    };
+    // The watermark (17:59 minus the grace) closes 10:00 to 16:00.
+    common::eventually(Duration::from_secs(60), "on-time hours written", || {
+        hours_written(&root).len() == 7
+    })
+    .await;
+
+    // Late attempts for 10:00 to 13:00, the last topic to catch up.
+    let late: Vec<_> = (0..LATE_ATTEMPTS)
+        .map(|i| events::attempt(&format!("l{i}"), start + (i % 240) * MINUTE + 1))
+        .collect();
+    common::produce(kafka.bootstrap_servers(), &topics, &late);
+    common::eventually(
+        Duration::from_secs(60),
+        "late windows written past half the budget",
+        || {
+            walk_meta(&root)
+                .iter()
+                .filter(|m| m["dataset"] == "processed/user_attempts")
+                .filter(|m| m["flush_reason"] == "memory")
+                .map(|m| m["rows"].as_i64().unwrap())
+                .sum::<i64>()
+                == LATE_ATTEMPTS
+        },
+    )
+    .await;
+    let late_files: Vec<_> = walk_meta(&root)
+        .into_iter()
+        .filter(|m| m["dataset"] == "processed/user_attempts" && m["flush_reason"] == "memory")
+        .collect();
+    assert_eq!(
+        late_files.len(),
+        4,
+        "one file per late hour, written together: {late_files:#?}"
+    );
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}
+
+/// Late rows between half and all of the 1 MiB budget of the test above.
+const LATE_ATTEMPTS: i64 = 1200;

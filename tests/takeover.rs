@@ -182,6 +182,23 @@ fn kill_9_then_takeover_then_an_empty_state_dir_restores_exactly() {
             "partition {partition} was not restored from its snapshot"
         );
     }
+    // Flushes after a partition's first publish upload changelog entries, not snapshots:
+    // the exact lake above shows that a restore applied them on top of the snapshot.
+    let replayed: Vec<u64> = [&b, &c]
+        .iter()
+        .flat_map(|i| i.lines(&["state restored from the lake"]))
+        .filter_map(|line| {
+            let rest = &line[line.find("changelog=")? + "changelog=".len()..];
+            rest.split(|ch: char| !ch.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        replayed.iter().any(|n| *n > 0),
+        "no restore replayed a changelog entry: {replayed:?}"
+    );
     cluster.assert_lake(&produced);
 
     // Restarted on the same disk, its local copy is current: nothing is downloaded.

@@ -97,7 +97,11 @@ pub fn measure_lakestream(
             format!("bench-lakestream-{}-{}", std::process::id(), options.seed),
         )
         .env("LAKESTREAM_HTTP_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn");
+        // `LAKESTREAM_BENCH_LOG=info` shows the run's own log (startup, flushes) on stderr.
+        .env(
+            "RUST_LOG",
+            std::env::var("LAKESTREAM_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        );
     let (mut measured, _) = measure(command, "lakestream")?;
     measured.metrics = std::fs::read_to_string(&metrics_file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", metrics_file.display()))?;

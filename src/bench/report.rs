@@ -153,6 +153,16 @@ pub fn render(
         files.len(),
         files.values().max().copied().unwrap_or(0)
     )?;
+    let mut by_dataset: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((dataset, _, _), n) in &files {
+        if *n > 1 {
+            *by_dataset.entry(dataset).or_insert(0) += 1;
+        }
+    }
+    if !by_dataset.is_empty() {
+        let list: Vec<String> = by_dataset.iter().map(|(d, n)| format!("{d} {n}")).collect();
+        writeln!(out, "    by dataset: {}", list.join(", "))?;
+    }
 
     writeln!(out)?;
     writeln!(

@@ -3,8 +3,11 @@
 //! matches the lake's manifest).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteBatch, WriteBufferManager, DB,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -57,14 +60,17 @@ impl PartitionDb {
     /// Opens the database in `path` itself (e.g. one just restored from a snapshot).
     pub fn open_at(path: &Path, stores: &[&str]) -> Result<Self> {
         let path = path.to_path_buf();
-        let mut options = Options::default();
+        let mut options = family_options();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        options.set_write_buffer_manager(&shared().write_buffers);
+        // Column families are created in this order, so every database of a lineage gives
+        // a store the same id: changelog batches (which name families by id) replay on
+        // any copy restored from the lineage's snapshot.
         let families = stores
             .iter()
             .chain(std::iter::once(&META))
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, family_options()));
         let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| {
             StateError::Rocks {
                 path: path.clone(),
@@ -151,6 +157,13 @@ impl PartitionDb {
         self.db.write(batch.batch).map_err(|e| self.rocks(e))
     }
 
+    /// Applies a batch serialized by [`StateBatch::data`] (a changelog entry), atomically.
+    pub fn apply(&self, data: &[u8]) -> Result<()> {
+        self.db
+            .write(WriteBatch::from_data(data))
+            .map_err(|e| self.rocks(e))
+    }
+
     /// The last batch marked with [`StateBatch::set_applied`], if any.
     pub fn applied(&self) -> Result<Option<Applied>> {
         self.get(META, APPLIED_KEY)
@@ -166,6 +179,41 @@ impl PartitionDb {
         .map(|p| self.db.property_int_value(*p).ok().flatten().unwrap_or(0))
         .sum()
     }
+}
+
+/// Memory shared by every partition database of the process: an instance owns dozens of
+/// partitions, and per-database defaults (a 64 MiB memtable per store, a block cache
+/// each) would grow with the partition count instead of with the data.
+struct Shared {
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+}
+
+/// All memtables of the process together; past this RocksDB flushes the largest.
+const MEMTABLE_BUDGET: usize = 64 << 20;
+/// One memtable's size before it is flushed to a table file.
+const MEMTABLE_BYTES: usize = 4 << 20;
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| Shared {
+        cache: Cache::new_lru_cache(BLOCK_CACHE_BYTES),
+        write_buffers: WriteBufferManager::new_write_buffer_manager(MEMTABLE_BUDGET, false),
+    })
+}
+
+fn family_options() -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&shared().cache);
+    // Most lookups are misses (a new event id, a user's first day): a bloom filter answers
+    // them without reading a table file's index.
+    table.set_bloom_filter(10.0, false);
+    let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    options.set_write_buffer_size(MEMTABLE_BYTES);
+    options
 }
 
 fn decode<V: DeserializeOwned>(store: &str, bytes: &[u8]) -> Result<V> {
@@ -205,6 +253,11 @@ impl StateBatch<'_> {
     /// Records which batch this is, in the same atomic write as its changes.
     pub fn set_applied(&mut self, applied: Applied) -> Result<()> {
         self.put(META, APPLIED_KEY, &applied)
+    }
+
+    /// The batch in RocksDB's serialized form, for [`PartitionDb::apply`] on another copy.
+    pub fn data(&self) -> &[u8] {
+        self.batch.data()
     }
 
     /// Changes in the batch (a marker counts as one).

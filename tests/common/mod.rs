@@ -98,6 +98,21 @@ pub fn env(bootstrap: &str, topics: &Topics, lake: &Path, group: &str) -> HashMa
     .collect()
 }
 
+/// Settings of an instance in a fresh group, with `overrides` (environment names) on top
+/// of the common test environment.
+pub fn settings_with(
+    bootstrap: &str,
+    topics: &Topics,
+    lake: &Path,
+    overrides: &[(&str, &str)],
+) -> Settings {
+    let mut env = env(bootstrap, topics, lake, &unique("g"));
+    for (name, value) in overrides {
+        env.insert(name.to_string(), value.to_string());
+    }
+    settings(&env)
+}
+
 pub fn settings(env: &HashMap<String, String>) -> Settings {
     lakestream::telemetry::init(lakestream::config::LogFormat::Text);
     Settings::load(None, env).expect("test settings are valid")

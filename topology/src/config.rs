@@ -37,6 +37,9 @@ pub struct RuntimeConfig {
     pub snapshots_kept: u64,
     /// Published snapshots between two cleanups of older ones.
     pub snapshot_cleanup_every: u32,
+    /// Changelog entries on top of a snapshot before the next flush uploads a snapshot
+    /// instead: bounds what a restore replays.
+    pub snapshot_every: usize,
     /// Per subscribed topic (same order), its dead-letter topic; empty or `None` for none.
     pub dead_letter_topics: Vec<Option<String>>,
     /// Who this instance is, written to the lake for each partition it owns so that an
@@ -68,6 +71,7 @@ impl Default for RuntimeConfig {
             state_dir: PathBuf::from("./lakestream-state"),
             snapshots_kept: 2,
             snapshot_cleanup_every: 16,
+            snapshot_every: 64,
             dead_letter_topics: Vec::new(),
             instance: Instance::default(),
         }

@@ -3,8 +3,8 @@
 //! 1. write-ahead: the manifest lists the files about to be written (`pending`);
 //! 2. the data files and their sidecars are written;
 //! 3. the flushed hours' state changes are written to the local database in one batch,
-//!    derived files of the days they touch are rewritten, and a snapshot of the database is
-//!    uploaded;
+//!    derived files of the days they touch are rewritten, and the batch is uploaded as a
+//!    changelog entry (every `snapshot_every` flushes, a snapshot of the database instead);
 //! 4. the manifest records the flushed hours as durable, the new safe offsets and the
 //!    snapshot, and clears `pending`;
 //! 5. the offsets are committed to Kafka.
@@ -96,7 +96,7 @@ impl<P: Processor> PartitionTask<P> {
                 &cfg.state_dir,
                 self.partition,
                 self.processor.stores(),
-                manifest.state,
+                manifest.state.clone(),
                 &self.ctx.metrics,
             )
             .await?;
@@ -172,7 +172,7 @@ impl<P: Processor> PartitionTask<P> {
         self.manifest.save(self.ctx.store.as_ref()).await?;
         time_since(&self.ctx.metrics.stages.manifest, saving);
         if let Some(state) = self.state.as_mut() {
-            state.unpublished = None;
+            state.unpublished.clear();
             state.dirty_days.clear();
         }
         self.ctx

@@ -1,6 +1,7 @@
 //! Step 3 of the flush (see `flush.rs` and DESIGN.md): the flushed hours' state changes go
 //! to the partition's database in one marked batch, the derived files of the days they
-//! touched are rewritten, and a snapshot is uploaded for the manifest to name.
+//! touched are rewritten, and the batch is uploaded (a changelog entry, or now and then a
+//! snapshot) for the manifest to name.
 
 use crate::error::{Result, RuntimeError};
 use crate::flush::schema_of;
@@ -30,7 +31,9 @@ impl<P: Processor> PartitionTask<P> {
         if !batch.is_empty() {
             let last = state
                 .unpublished
-                .or(self.manifest.state.map(|s| s.applied()))
+                .last()
+                .map(|(a, _)| *a)
+                .or(self.manifest.state.as_ref().map(|s| s.applied()))
                 .map_or(0, |a| a.seq);
             let applied = lakestream_state::Applied {
                 seq: last + 1,
@@ -41,8 +44,9 @@ impl<P: Processor> PartitionTask<P> {
                 reason: e.to_string(),
             };
             batch.set_applied(applied).map_err(state_err)?;
+            let data = bytes::Bytes::copy_from_slice(batch.data());
             db.write(batch).map_err(state_err)?;
-            state.unpublished = Some(applied);
+            state.unpublished.push((applied, data));
         }
         self.processor.forget(hours);
         state.dirty_days.extend(days);
@@ -59,7 +63,9 @@ impl<P: Processor> PartitionTask<P> {
         }
         let seq = state
             .unpublished
-            .or(self.manifest.state.map(|s| s.applied()))
+            .last()
+            .map(|(a, _)| *a)
+            .or(self.manifest.state.as_ref().map(|s| s.applied()))
             .map_or(0, |a| a.seq);
         let days: Vec<i64> = state.dirty_days.iter().copied().collect();
         let files = self
@@ -107,27 +113,26 @@ impl<P: Processor> PartitionTask<P> {
         let Some(state) = self.state.as_mut() else {
             return Ok(None);
         };
-        let Some(applied) = state.unpublished else {
-            return Ok(None);
-        };
         state
             .publish(
                 self.ctx.store.as_ref(),
                 self.partition,
-                applied,
+                self.manifest.state.as_ref(),
+                self.ctx.config.snapshot_every,
                 &self.ctx.metrics,
             )
             .await
-            .map(Some)
     }
 
     pub(crate) async fn cleanup_snapshots(&mut self) {
         let cfg = self.ctx.config.clone();
         if let Some(state) = self.state.as_mut() {
-            if state.publishes_since_cleanup >= cfg.snapshot_cleanup_every {
-                state
-                    .cleanup(self.ctx.store.as_ref(), cfg.snapshots_kept)
-                    .await;
+            if let Some(current) = self.manifest.state.as_ref() {
+                if state.publishes_since_cleanup >= cfg.snapshot_cleanup_every {
+                    state
+                        .cleanup(self.ctx.store.as_ref(), cfg.snapshots_kept, current)
+                        .await;
+                }
             }
         }
     }

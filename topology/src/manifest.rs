@@ -8,7 +8,8 @@
 //!   a second time. Marks at or below `offsets` say nothing new and are pruned.
 //! * `pending`: write-ahead list of the files a flush is about to write. A restart deletes
 //!   whatever of them exists, because their records will be replayed and written again.
-//! * `state`: the state snapshot holding exactly the effects of the durable records.
+//! * `state`: the state snapshot and the changelog entries after it, which together hold
+//!   exactly the effects of the durable records.
 
 use std::collections::BTreeMap;
 
@@ -41,14 +42,17 @@ pub struct Manifest {
     pub state: Option<StateRef>,
 }
 
-/// Which state belongs to this manifest: the batch last applied and the snapshot in the
-/// object store that holds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which state belongs to this manifest: the batch last applied, the snapshot in the
+/// object store, and the changelog entries to apply on top of it (oldest first; the last
+/// is the batch last applied). No entries: the snapshot holds the batch itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateRef {
     pub seq: u64,
     pub token: u64,
     pub snapshot: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changelog: Vec<Applied>,
 }
 
 impl StateRef {
@@ -57,6 +61,11 @@ impl StateRef {
             seq: self.seq,
             token: self.token,
         }
+    }
+
+    /// The batch the snapshot holds: everything at or below it is in table files.
+    pub fn snapshot_seq(&self) -> u64 {
+        self.seq - self.changelog.len() as u64
     }
 }
 

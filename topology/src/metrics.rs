@@ -33,6 +33,7 @@ pub struct RuntimeMetrics {
     pub state_restore_seconds: Histogram,
     pub state_restore_bytes: IntCounter,
     pub state_snapshot_seconds: Histogram,
+    pub state_changelog_seconds: Histogram,
     pub state_snapshot_bytes: IntCounter,
     pub state_store_bytes: IntGaugeVec,
     pub state_failures: IntCounter,
@@ -263,10 +264,15 @@ impl RuntimeMetrics {
                 "lakestream_state_snapshot_duration_seconds",
                 "Time to checkpoint and upload a partition's state",
             ),
+            state_changelog_seconds: histogram(
+                registry,
+                "lakestream_state_changelog_duration_seconds",
+                "Time to upload a flush's state batches as changelog entries",
+            ),
             state_snapshot_bytes: counter(
                 registry,
                 "lakestream_state_snapshot_bytes_total",
-                "Bytes of state uploaded (new table files and per-snapshot files)",
+                "Bytes of state uploaded (snapshots' new table files and per-snapshot files, changelog entries)",
             ),
             state_store_bytes: {
                 let g = IntGaugeVec::new(

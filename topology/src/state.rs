@@ -1,17 +1,22 @@
 //! A partition task's state: its RocksDB database under the state directory, kept in step
 //! with the lake's manifest (see DESIGN.md, "State").
 //!
+//! A flush publishes its state batch as a changelog entry in the lake; every
+//! `snapshot_every` publications (and the first) upload a snapshot of the database
+//! instead, which the following entries build on.
+//!
 //! On takeover the task compares the local database's last applied batch with the one the
 //! manifest names: equal means the local copy is current and is used as it is; anything
 //! else (no local copy, an older one, or one ahead because its owner crashed before
-//! publishing) is replaced by the snapshot the manifest names.
+//! publishing) is replaced by the snapshot the manifest names plus its changelog entries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use lakestream_state::{Applied, PartitionDb, Snapshots};
+use bytes::Bytes;
+use lakestream_state::{Applied, Changelog, PartitionDb, Snapshots};
 use object_store::ObjectStore;
 use tracing::{info, warn};
 
@@ -102,9 +107,15 @@ pub(crate) struct TaskState {
     prefix: String,
     /// Days whose derived files must be rewritten before the next manifest save.
     pub dirty_days: BTreeSet<i64>,
-    /// A batch written locally whose snapshot the manifest does not name yet.
-    pub unpublished: Option<Applied>,
+    /// Batches written locally that the manifest does not name yet, oldest first, with
+    /// their serialized form for the changelog.
+    pub unpublished: Vec<(Applied, Bytes)>,
     pub publishes_since_cleanup: u32,
+}
+
+/// RocksDB's answer when another handle in this process holds the database's lock.
+fn held_by_this_process(error: &lakestream_state::StateError) -> bool {
+    error.to_string().contains("lock hold by current process")
 }
 
 fn state_err(partition: i32, reason: impl std::fmt::Display) -> RuntimeError {
@@ -137,7 +148,7 @@ impl TaskState {
                 ),
             )
         })?;
-        let wanted_applied = wanted.map(|w| w.applied());
+        let wanted_applied = wanted.as_ref().map(|w| w.applied());
         if local.exists() {
             match PartitionDb::open_at(&local, stores).and_then(|db| Ok((db.applied()?, db))) {
                 Ok((applied, db)) if applied == wanted_applied => {
@@ -152,6 +163,15 @@ impl TaskState {
                     wanted = ?wanted_applied.map(|a| a.seq),
                     "local state does not match the manifest; replacing it"
                 ),
+                Err(error) if held_by_this_process(&error) => {
+                    // The previous task of this partition in this process (a reassignment
+                    // after a session timeout) has not closed the store yet: its files are
+                    // in use, so wait for it (`recover` retries) instead of deleting them.
+                    return Err(state_err(
+                        partition,
+                        format!("the local store is still open in this instance's previous task for the partition; waiting for it to close: {error}"),
+                    ));
+                }
                 Err(error) => warn!(%error, "local state does not open; replacing it"),
             }
             std::fs::remove_dir_all(&local).map_err(|e| {
@@ -167,11 +187,17 @@ impl TaskState {
         };
         let started = Instant::now();
         let snapshots = Snapshots::new(store, &prefix);
-        let (_, moved) = snapshots
+        let (_, mut moved) = snapshots
             .restore(&local, wanted.snapshot)
             .await
             .map_err(|e| state_err(partition, e))?;
         let db = PartitionDb::open_at(&local, stores).map_err(err)?;
+        let replayed = Changelog::new(store, &prefix)
+            .replay(&db, &wanted.changelog)
+            .await
+            .map_err(|e| state_err(partition, e))?;
+        moved.files += replayed.files;
+        moved.bytes += replayed.bytes;
         let applied = db.applied().map_err(err)?;
         if applied != Some(wanted.applied()) {
             return Err(state_err(
@@ -189,6 +215,7 @@ impl TaskState {
         metrics.state_restore_bytes.inc_by(moved.bytes);
         info!(
             snapshot = wanted.snapshot,
+            changelog = wanted.changelog.len(),
             files = moved.files,
             bytes = moved.bytes,
             seconds,
@@ -203,51 +230,123 @@ impl TaskState {
             scratch,
             prefix,
             dirty_days: BTreeSet::new(),
-            unpublished: None,
+            unpublished: Vec::new(),
             publishes_since_cleanup: 0,
         }
     }
 
-    /// Uploads a snapshot of the database (only table files the lake lacks) and returns
-    /// the reference the manifest will carry.
+    /// Makes the unpublished batches durable in the lake and returns the reference the
+    /// manifest will carry: their changelog entries on top of `current` (the manifest's
+    /// state), or a new snapshot when there is no snapshot yet or `current` already has
+    /// `snapshot_every` entries (a restore replays at most that many).
     pub(crate) async fn publish(
         &mut self,
         store: &dyn ObjectStore,
         partition: i32,
-        applied: Applied,
+        current: Option<&StateRef>,
+        snapshot_every: usize,
         metrics: &RuntimeMetrics,
-    ) -> Result<StateRef> {
+    ) -> Result<Option<StateRef>> {
+        let Some(&(last, _)) = self.unpublished.last() else {
+            return Ok(None);
+        };
         let started = Instant::now();
-        let snapshots = Snapshots::new(store, &self.prefix);
-        let meta = serde_json::json!({ "seq": applied.seq, "token": applied.token });
-        let (snapshot, moved) = snapshots
-            .upload(&self.db, &self.scratch, meta)
-            .await
-            .map_err(|e| state_err(partition, e))?;
-        metrics
-            .state_snapshot_seconds
-            .observe(started.elapsed().as_secs_f64());
-        metrics.state_snapshot_bytes.inc_by(moved.bytes);
+        let chain = current.map(|c| c.changelog.len() + self.unpublished.len());
+        let published = match (current, chain) {
+            (Some(current), Some(chain)) if chain <= snapshot_every => {
+                let changelog = Changelog::new(store, &self.prefix);
+                let mut entries = current.changelog.clone();
+                for (applied, data) in &self.unpublished {
+                    let bytes = changelog
+                        .append(*applied, data.clone())
+                        .await
+                        .map_err(|e| state_err(partition, e))?;
+                    metrics.state_snapshot_bytes.inc_by(bytes);
+                    entries.push(*applied);
+                }
+                metrics
+                    .state_changelog_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                StateRef {
+                    seq: last.seq,
+                    token: last.token,
+                    snapshot: current.snapshot,
+                    changelog: entries,
+                }
+            }
+            _ => {
+                let snapshots = Snapshots::new(store, &self.prefix);
+                let meta = serde_json::json!({ "seq": last.seq, "token": last.token });
+                let (snapshot, moved) = snapshots
+                    .upload(&self.db, &self.scratch, meta)
+                    .await
+                    .map_err(|e| state_err(partition, e))?;
+                metrics
+                    .state_snapshot_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.state_snapshot_bytes.inc_by(moved.bytes);
+                StateRef {
+                    seq: last.seq,
+                    token: last.token,
+                    snapshot: snapshot.generation,
+                    changelog: Vec::new(),
+                }
+            }
+        };
         metrics
             .state_store_bytes
             .with_label_values(&[&partition.to_string()])
             .set(self.db.size_bytes() as i64);
         self.publishes_since_cleanup += 1;
-        Ok(StateRef {
-            seq: applied.seq,
-            token: applied.token,
-            snapshot: snapshot.generation,
-        })
+        Ok(Some(published))
     }
 
-    /// Deletes snapshots older than the newest `keep`. Runs after a manifest save, when
+    /// Deletes snapshots older than the newest `keep`, and changelog entries the snapshot
+    /// of `current` (the saved manifest's state) holds. Runs after a manifest save, when
     /// the newest snapshot is the one the manifest names.
-    pub(crate) async fn cleanup(&mut self, store: &dyn ObjectStore, keep: u64) {
+    pub(crate) async fn cleanup(&mut self, store: &dyn ObjectStore, keep: u64, current: &StateRef) {
         self.publishes_since_cleanup = 0;
-        match Snapshots::new(store, &self.prefix).cleanup(keep).await {
+        let snapshots = Snapshots::new(store, &self.prefix).cleanup(keep).await;
+        let changelog = Changelog::new(store, &self.prefix)
+            .cleanup(current.snapshot_seq())
+            .await;
+        match snapshots.and_then(|s| Ok(s + changelog?)) {
             Ok(deleted) if deleted > 0 => tracing::debug!(deleted, "old state snapshots removed"),
             Ok(_) => {}
             Err(error) => warn!(%error, "state snapshot cleanup failed; it runs again later"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::local::LocalFileSystem;
+
+    #[tokio::test]
+    async fn a_store_still_open_in_this_process_is_waited_for_not_deleted() {
+        let lake = tempfile::tempdir().unwrap();
+        let store = LocalFileSystem::new_with_prefix(lake.path()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = RuntimeMetrics::new(&prometheus::Registry::new());
+        let (first, restored) = TaskState::open(&store, dir.path(), 4, &["s"], None, &metrics)
+            .await
+            .unwrap();
+        assert_eq!(restored, Restored::Empty);
+        first.db.put_all("s", &[(b"k".to_vec(), 1_u32)]).unwrap();
+
+        let second = TaskState::open(&store, dir.path(), 4, &["s"], None, &metrics).await;
+        let Err(error) = second else {
+            panic!("a second open of a held store must fail")
+        };
+        assert!(error.to_string().contains("waiting"), "{error}");
+        assert_eq!(first.db.get::<u32>("s", b"k").unwrap(), Some(1));
+
+        drop(first);
+        let (again, restored) = TaskState::open(&store, dir.path(), 4, &["s"], None, &metrics)
+            .await
+            .unwrap();
+        assert_eq!(restored, Restored::Local);
+        assert_eq!(again.db.get::<u32>("s", b"k").unwrap(), Some(1));
     }
 }
