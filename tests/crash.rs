@@ -213,6 +213,57 @@ fn crash_during_an_idle_flush_then_more_records_of_the_same_hour() {
     fixture.assert_exactly_once();
 }
 
+/// Late windows written under the memory budget (a topic that catches up late, no on-time
+/// window closing) are a flush like any other: a crash after its first file leaves the
+/// lake exact once the partition restarts.
+#[test]
+fn crash_while_late_windows_are_written_under_the_memory_budget() {
+    let mut fixture = Fixture::new(0, 2);
+    let start = common::events::FRI_1015 - 15 * 60_000 - 30_123; // 10:00:00 Friday
+    let attempts = |prefix: &str, n: i64, at: &dyn Fn(i64) -> i64| -> common::Produced {
+        (0..n)
+            .map(|i| {
+                let (role, key, value) = common::events::attempt(&format!("{prefix}{i}"), at(i));
+                (role, key, value, Kind::Valid)
+            })
+            .collect()
+    };
+    // Eight hours on time, all written by a clean run to the end.
+    fixture.produced = attempts("t", 480, &|i| start + i * 60_000);
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(0..480),
+    );
+    fixture.run_clean_to_end();
+
+    // Late attempts for the first four hours: past half of a 1 MiB budget, below all of it
+    // (see `tests/mock_pipeline.rs`), with no on-time hour to close and no idle flush.
+    fixture
+        .produced
+        .extend(attempts("l", 1200, &|i| start + (i % 240) * 60_000 + 1));
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(480..1680),
+    );
+    fixture.settings = vec![
+        ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+        ("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", "2s"),
+        ("LAKESTREAM_WINDOWS__IDLE_TIMEOUT", "10m"),
+    ];
+    let mut child = fixture.spawn(Some("after-file-write:1"), false);
+    let status = child.wait(Duration::from_secs(60));
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigabrt()),
+        "the late windows were not written under the budget: {status:?}"
+    );
+    fixture.settings.clear();
+    fixture.run_clean_to_end();
+    fixture.assert_exactly_once();
+}
+
 /// SIGTERM is the graceful path: open windows are flushed and committed, exit code 0, and
 /// the lake is complete without any restart.
 #[test]
