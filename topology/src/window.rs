@@ -3,7 +3,9 @@
 //! A record's rows go to the window of its event hour. The watermark is the largest event
 //! time seen minus the grace period; a window is *due* once the watermark passes its end.
 //! A window opened for an hour that is already due holds late records: it is still written
-//! (as a new file of its day), riding along with the next flush instead of forcing one.
+//! (as a new file of its day), riding along with the next flush instead of forcing one;
+//! past half the memory budget they are written on their own, at most once per flush
+//! interval (`task.rs`, `enforce_budget`).
 
 use std::collections::BTreeMap;
 
