@@ -60,6 +60,17 @@ impl Fixture {
         Lakestream::spawn("lakestream", &env, args, failpoint)
     }
 
+    /// Runs an instance until `failpoint` aborts it; `what` says what should have reached it.
+    fn crash_at(&self, failpoint: &str, exit_at_end: bool, what: &str) {
+        let mut child = self.spawn(Some(failpoint), exit_at_end);
+        let status = child.wait(Duration::from_secs(120));
+        assert_eq!(
+            status.signal(),
+            Some(libc_sigabrt()),
+            "{what} did not reach failpoint `{failpoint}`: {status:?}"
+        );
+    }
+
     fn run_clean_to_end(&self) {
         let mut child = self.spawn(None, true);
         let status = child.wait(Duration::from_secs(120));
@@ -86,13 +97,7 @@ fn crash_with(failpoint: &str, settings: &[(&'static str, &'static str)]) {
         &fixture.topics,
         &fixture.records(0..2500),
     );
-    let mut child = fixture.spawn(Some(failpoint), true);
-    let status = child.wait(Duration::from_secs(120));
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "failpoint `{failpoint}` was not reached: {status:?}"
-    );
+    fixture.crash_at(failpoint, true, "the run");
     fixture.run_clean_to_end();
     fixture.assert_exactly_once();
 }
@@ -196,13 +201,7 @@ fn crash_during_an_idle_flush_then_more_records_of_the_same_hour() {
         &fixture.topics,
         &fixture.records(0..5),
     );
-    let mut child = fixture.spawn(Some("after-file-write:1"), false);
-    let status = child.wait(Duration::from_secs(60));
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "the idle flush did not reach the failpoint: {status:?}"
-    );
+    fixture.crash_at("after-file-write:1", false, "the idle flush");
     fixture.produced.extend(batch(5));
     common::produce(
         fixture.kafka.bootstrap_servers(),
@@ -252,12 +251,10 @@ fn crash_while_late_windows_are_written_under_the_memory_budget() {
         ("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", "2s"),
         ("LAKESTREAM_WINDOWS__IDLE_TIMEOUT", "10m"),
     ];
-    let mut child = fixture.spawn(Some("after-file-write:1"), false);
-    let status = child.wait(Duration::from_secs(60));
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigabrt()),
-        "the late windows were not written under the budget: {status:?}"
+    fixture.crash_at(
+        "after-file-write:1",
+        false,
+        "a flush of late windows under the budget",
     );
     fixture.settings.clear();
     fixture.run_clean_to_end();
