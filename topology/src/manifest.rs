@@ -63,9 +63,11 @@ impl StateRef {
         }
     }
 
-    /// The batch the snapshot holds: everything at or below it is in table files.
+    /// The batch the snapshot holds: everything at or below it is in table files. A
+    /// damaged manifest listing more entries than batches gives 0, so cleanup deletes no
+    /// entry (the restore then fails on the applied marker and says so).
     pub fn snapshot_seq(&self) -> u64 {
-        self.seq - self.changelog.len() as u64
+        self.seq.saturating_sub(self.changelog.len() as u64)
     }
 }
 
@@ -174,6 +176,27 @@ impl Manifest {
 mod tests {
     use super::*;
     use object_store::memory::InMemory;
+
+    #[test]
+    fn the_snapshot_holds_what_the_changelog_does_not() {
+        let entry = |seq| Applied { seq, token: 1 };
+        let mut state = StateRef {
+            seq: 9,
+            token: 1,
+            snapshot: 2,
+            changelog: vec![entry(8), entry(9)],
+        };
+        assert_eq!(state.snapshot_seq(), 7);
+        state.changelog = (0..12).map(entry).collect();
+        assert_eq!(
+            state.snapshot_seq(),
+            0,
+            "a damaged list protects every entry"
+        );
+        let old: StateRef =
+            serde_json::from_str(r#"{"seq": 4, "token": 5, "snapshot": 1}"#).unwrap();
+        assert_eq!((old.snapshot_seq(), old.changelog.len()), (4, 0));
+    }
 
     #[test]
     fn durable_by_offset_or_by_mark() {
