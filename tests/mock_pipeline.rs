@@ -156,23 +156,8 @@ async fn a_quiet_partition_publishes_by_wall_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_budget_writes_the_largest_window_early() {
-    let (kafka, topics) = common::mock_with_topics("mock", 2);
-    let lake = tempfile::tempdir().unwrap();
     let produced = common::generate(5, 20, 1, 5000);
-    common::produce(
-        kafka.bootstrap_servers(),
-        &topics,
-        &common::records_of(&produced),
-    );
-    let settings = common::settings_with(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
-        &[
-            ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
-            ("LAKESTREAM_WINDOWS__GRACE", "24h"),
-        ],
-    );
+    let (_kafka, lake, settings) = under_a_1_mib_budget("mock", 2, &produced);
     common::run_to_end(settings).await;
 
     let spilled = walk_meta(lake.path())
@@ -184,6 +169,63 @@ async fn the_memory_budget_writes_the_largest_window_early() {
         "no window was written early under a 1 MiB budget"
     );
     common::checks::assert_exactly_once(lake.path(), &produced);
+}
+
+/// Past the budget, the tasks that do not hold the largest window wait for it to be written
+/// instead of buffering more: the open windows stay near the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_wait_while_the_windows_are_over_the_memory_budget() {
+    let produced = common::generate(7, 40, 1, 12_000);
+    let (_kafka, lake, settings) = under_a_1_mib_budget("backpressure", 4, &produced);
+    let metrics = common::run_to_end_metrics(settings).await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from the metrics"))
+    };
+    let peak = value("lakestream_buffered_bytes_peak ");
+    let held = value("lakestream_stage_seconds_total{stage=\"budget_wait\"} ");
+    println!("peak {peak} bytes, held {held} s");
+    assert!(held > 0.0, "no task waited under a 1 MiB budget");
+    // Between two budget checks a task adds up to 256 records, so the budget is overrun
+    // by up to four tasks' worth of them (1.9 MB measured). Without the wait the windows
+    // reached 9.4 MB.
+    assert!(
+        peak < 3.0 * 1024.0 * 1024.0,
+        "the open windows reached {peak} bytes under a 1 MiB budget"
+    );
+    common::checks::assert_exactly_once(lake.path(), &produced);
+}
+
+/// `produced` in a mock cluster, and settings that give the open windows 1 MiB and hold
+/// every window for a day of event time (so that only the budget writes them early).
+fn under_a_1_mib_budget(
+    prefix: &str,
+    partitions: i32,
+    produced: &common::Produced,
+) -> (
+    lakestream_topology::mock::MockKafka,
+    tempfile::TempDir,
+    lakestream::config::Settings,
+) {
+    let (kafka, topics) = common::mock_with_topics(prefix, partitions);
+    let lake = tempfile::tempdir().unwrap();
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &common::records_of(produced),
+    );
+    let settings = common::settings_with(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &[
+            ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+            ("LAKESTREAM_WINDOWS__GRACE", "24h"),
+        ],
+    );
+    (kafka, lake, settings)
 }
 
 fn walk_meta(root: &std::path::Path) -> Vec<serde_json::Value> {

@@ -167,6 +167,18 @@ pub fn produce_with(
 
 /// Runs one in-process instance until every assigned partition is consumed.
 pub async fn run_to_end(settings: Settings) {
+    run_to_end_with(settings, None).await;
+}
+
+/// Like [`run_to_end`]; returns the final metrics (Prometheus text).
+pub async fn run_to_end_metrics(settings: Settings) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.prom");
+    run_to_end_with(settings, Some(path.clone())).await;
+    std::fs::read_to_string(path).unwrap()
+}
+
+async fn run_to_end_with(settings: Settings, metrics_file: Option<std::path::PathBuf>) {
     let (_tx, exit_at_end) = watch::channel(true);
     let control = RunControl {
         shutdown: CancellationToken::new(),
@@ -177,7 +189,7 @@ pub async fn run_to_end(settings: Settings) {
         RunOptions {
             control,
             serve_http: false,
-            metrics_file: None,
+            metrics_file,
         },
     );
     tokio::time::timeout(Duration::from_secs(120), run)

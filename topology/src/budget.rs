@@ -5,6 +5,7 @@
 //! memory per extra file.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug)]
@@ -12,6 +13,8 @@ pub struct MemoryBudget {
     limit: usize,
     /// Per partition: (bytes buffered, bytes of its largest window).
     usage: Mutex<HashMap<i32, (usize, usize)>>,
+    /// The largest total reported so far.
+    peak: AtomicUsize,
 }
 
 impl MemoryBudget {
@@ -19,14 +22,20 @@ impl MemoryBudget {
         MemoryBudget {
             limit,
             usage: Mutex::new(HashMap::new()),
+            peak: AtomicUsize::new(0),
         }
     }
 
     pub fn report(&self, partition: i32, bytes: usize, largest_window: usize) {
-        self.usage
-            .lock()
-            .unwrap()
-            .insert(partition, (bytes, largest_window));
+        let mut usage = self.usage.lock().unwrap();
+        usage.insert(partition, (bytes, largest_window));
+        let total = usage.values().map(|(b, _)| b).sum();
+        self.peak.fetch_max(total, Ordering::Relaxed);
+    }
+
+    /// The most the open windows held at once, as far as tasks reported it.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
 
     pub fn forget(&self, partition: i32) {
@@ -40,6 +49,12 @@ impl MemoryBudget {
     /// True past half the limit: closed hours should not wait for their flush interval.
     pub fn closed_should_go(&self) -> bool {
         self.used() > self.limit / 2
+    }
+
+    /// True past the limit: tasks that do not hold the largest window wait (see
+    /// `PartitionTask::hold_while_over_budget`).
+    pub fn over_limit(&self) -> bool {
+        self.used() > self.limit
     }
 
     /// True when the budget is exceeded and `partition` owns the largest window.
@@ -85,5 +100,11 @@ mod tests {
         budget.report(1, 1, 1);
         assert!(budget.closed_should_go());
         assert!(!budget.should_spill(0), "51 bytes is within the limit");
+        assert!(!budget.over_limit());
+        budget.report(1, 60, 1);
+        assert!(budget.over_limit());
+        budget.report(1, 0, 0);
+        assert!(!budget.over_limit());
+        assert_eq!(budget.peak(), 110, "the peak stays after the windows go");
     }
 }

@@ -184,6 +184,10 @@ impl<P: Processor> PartitionTask<P> {
             .metrics
             .buffered_bytes
             .set(self.ctx.budget.used() as i64);
+        self.ctx
+            .metrics
+            .buffered_bytes_peak
+            .set(self.ctx.budget.peak() as i64);
         self.last_flush = Instant::now();
         if !plans.is_empty() {
             self.ctx.metrics.recent_flushes.push(FlushRecord {

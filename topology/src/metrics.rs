@@ -27,6 +27,7 @@ pub struct RuntimeMetrics {
     pub durable_lag: IntGaugeVec,
     pub event_time_lag: GaugeVec,
     pub buffered_bytes: IntGauge,
+    pub buffered_bytes_peak: IntGauge,
     pub rebalances: IntCounterVec,
     pub assigned_partitions: IntGauge,
     pub state_restores: IntCounterVec,
@@ -133,6 +134,14 @@ impl RuntimeMetrics {
             "Bytes held by open windows of this process",
         )
         .expect("valid metric");
+        let buffered_bytes_peak = IntGauge::new(
+            "lakestream_buffered_bytes_peak",
+            "Most bytes the open windows of this process held at once since it started",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(buffered_bytes_peak.clone()))
+            .expect("metric registered once");
         let assigned_partitions = IntGauge::new(
             "lakestream_assigned_partitions",
             "Partition tasks owned by this instance",
@@ -236,6 +245,7 @@ impl RuntimeMetrics {
             durable_lag,
             event_time_lag,
             buffered_bytes,
+            buffered_bytes_peak,
             rebalances: counter_vec(
                 registry,
                 "lakestream_rebalances_total",
@@ -325,6 +335,8 @@ pub struct StageTimes {
     pub manifest: Counter,
     /// Offset commits to the group.
     pub commit: Counter,
+    /// Held back while the open windows were over the memory budget (backpressure).
+    pub budget_wait: Counter,
 }
 
 impl StageTimes {
@@ -350,6 +362,7 @@ impl StageTimes {
             state: stage("state"),
             manifest: stage("manifest"),
             commit: stage("commit"),
+            budget_wait: stage("budget_wait"),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! Kafka commit.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, StreamExt};
 use object_store::ObjectStore;
@@ -31,6 +31,10 @@ use crate::window::{hour_start, Windows, HOUR_MS};
 /// Records between two budget checks: often enough to react within a fraction of the
 /// budget, rare enough that the shared lock does not show up on the hot path.
 const BUDGET_CHECK_EVERY: usize = 256;
+/// Longest a task waits at one budget check for the windows to fit the budget again.
+const MAX_BUDGET_HOLD: Duration = Duration::from_secs(1);
+/// How often a held task looks at the budget again.
+const BUDGET_HOLD_POLL: Duration = Duration::from_millis(20);
 
 /// Quiet time before a task asks the consumer whether it is at the end.
 const END_PROBE_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
@@ -207,6 +211,7 @@ impl<P: Processor> PartitionTask<P> {
         if self.records_since_budget_check >= BUDGET_CHECK_EVERY {
             self.records_since_budget_check = 0;
             self.enforce_budget().await;
+            self.hold_while_over_budget().await;
         }
         self.last_record = Instant::now();
         if self.at_end[t] {
@@ -390,6 +395,24 @@ impl<P: Processor> PartitionTask<P> {
             }
             _ => false,
         }
+    }
+
+    /// Past the budget, waits for the tasks holding the largest windows to write them
+    /// instead of buffering more: one task spills at a time, and while it wrote, the
+    /// others kept consuming and the windows reached 2.3 times the budget (BENCHMARKS.md,
+    /// round 5). Re-checks the budget as it waits, since this task may come to hold the
+    /// largest window itself. The wait is capped so that control messages (a revocation)
+    /// are never held up for long; the next budget check waits again.
+    async fn hold_while_over_budget(&mut self) {
+        if !self.ctx.budget.over_limit() {
+            return;
+        }
+        let started = Instant::now();
+        while self.ctx.budget.over_limit() && started.elapsed() < MAX_BUDGET_HOLD {
+            tokio::time::sleep(BUDGET_HOLD_POLL).await;
+            self.enforce_budget().await;
+        }
+        time_since(&self.ctx.metrics.stages.budget_wait, started);
     }
 
     /// Marks the task at its end when the consumer says every owned partition is fully
