@@ -37,7 +37,7 @@ const MAX_BUDGET_HOLD: Duration = Duration::from_secs(1);
 const BUDGET_HOLD_POLL: Duration = Duration::from_millis(20);
 
 /// Quiet time before a task asks the consumer whether it is at the end.
-const END_PROBE_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+const END_PROBE_QUIET: Duration = Duration::from_secs(1);
 
 /// Everything tasks of one process share.
 pub struct TaskContext {
@@ -286,7 +286,7 @@ impl<P: Processor> PartitionTask<P> {
         mut parsed: Parsed<P::Parsed>,
         ctx: RouteContext,
     ) -> Vec<(usize, P::Row)> {
-        let mut backoff = std::time::Duration::from_millis(200);
+        let mut backoff = Duration::from_millis(200);
         loop {
             match self.processor.route(record, parsed, ctx) {
                 Ok(rows) => return rows,
@@ -297,7 +297,7 @@ impl<P: Processor> PartitionTask<P> {
                         "state store failed; retrying the record"
                     );
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     parsed = self.processor.parse(record);
                 }
             }
