@@ -31,6 +31,7 @@ pub fn runtime_config(settings: &Settings) -> RuntimeConfig {
         flush_interval: settings.windows.flush_interval,
         max_task_idle: settings.windows.max_task_idle,
         memory_budget_bytes: settings.windows.memory_budget_mib << 20,
+        read_ahead_bytes: settings.kafka.read_ahead_mib << 20,
         row_group_rows: settings.lake.row_group_rows,
         commit_timeout: settings.kafka.commit_timeout,
         revoke_timeout: settings.kafka.revoke_timeout,

@@ -72,6 +72,9 @@ pub struct KafkaSettings {
     /// Deadline for revoked partitions to flush and commit; keep below `session.timeout.ms`.
     #[serde(with = "humantime_serde")]
     pub revoke_timeout: Duration,
+    /// Records (MiB) read from Kafka and not yet taken by their partition tasks, for the
+    /// whole instance; one topic-partition may hold an eighth of it.
+    pub read_ahead_mib: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +242,7 @@ impl Default for Settings {
                 secrets: Secrets::default(),
                 commit_timeout: Duration::from_secs(10),
                 revoke_timeout: Duration::from_secs(30),
+                read_ahead_mib: 64,
             },
             topics: TopicSettings {
                 attempts: "user.attempts".into(),
@@ -636,6 +640,12 @@ impl Settings {
                 self.windows.max_task_idle
             ));
         }
+        if !(1..=4096).contains(&self.kafka.read_ahead_mib) {
+            return fail(format!(
+                "kafka.read_ahead_mib is {}; give 1 to 4096 (MiB of records read ahead of the partition tasks)",
+                self.kafka.read_ahead_mib
+            ));
+        }
         if self.windows.memory_budget_mib < 1 {
             return fail(format!(
                 "windows.memory_budget_mib is {}; give it at least 1",
@@ -779,6 +789,10 @@ mod tests {
             (
                 &[("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "0")],
                 "memory_budget_mib",
+            ),
+            (
+                &[("LAKESTREAM_KAFKA__READ_AHEAD_MIB", "0")],
+                "kafka.read_ahead_mib is 0; give 1 to 4096",
             ),
             (&[("DATA_LAKE_URL", "ftp://x/y")], "ftp"),
             (

@@ -198,6 +198,61 @@ async fn tasks_wait_while_the_windows_are_over_the_memory_budget() {
     common::checks::assert_exactly_once(lake.path(), &produced);
 }
 
+/// Records read from Kafka and not taken by their tasks stay within `kafka.read_ahead_mib`:
+/// past it the instance stops reading, and a topic-partition holding half of it is paused
+/// until its task has caught up. Pausing drops what librdkafka fetched of it and did
+/// not hand on; resuming fetches again from the last record handed on, so nothing is lost
+/// and nothing arrives twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_ahead_stays_within_its_limit_and_nothing_is_lost() {
+    let produced = common::generate(5, 40, 1, 12_000);
+    let (kafka, topics) = common::mock_with_topics("read-ahead", 1);
+    let lake = tempfile::tempdir().unwrap();
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &common::records_of(&produced),
+    );
+    let settings = common::settings_with(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &[("LAKESTREAM_KAFKA__READ_AHEAD_MIB", "1")],
+    );
+    let metrics = common::run_to_end_metrics(settings).await;
+    let sum = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let peak = sum("lakestream_read_ahead_bytes_peak");
+    let full = sum("lakestream_read_ahead_full_seconds_total");
+    let pauses = sum("lakestream_partition_pauses_total");
+    let twice = sum("lakestream_records_redelivered_total");
+    let skipped = sum("lakestream_offset_gap_records_total");
+    println!(
+        "peak {peak} bytes, full for {full} s, {pauses} pauses, {twice} twice, {skipped} skipped"
+    );
+    // 12,000 records of about 300 bytes in 3 topic-partitions, served by the mock cluster
+    // in 4 MiB answers, far faster than the task takes them: both bounds are reached.
+    assert!(full > 0.0, "the instance never stopped reading");
+    assert!(pauses >= 1.0, "no topic-partition was paused");
+    // The driver checks the limit before each record it reads, and reads one record per
+    // 100 ms while it is full.
+    assert!(
+        peak <= (1 << 20) as f64 + 64.0 * 1024.0,
+        "the read-ahead reached {peak} bytes with a 1 MiB limit"
+    );
+    assert_eq!(
+        (twice, skipped),
+        (0.0, 0.0),
+        "a resume did not continue where it stopped"
+    );
+    common::checks::assert_exactly_once(lake.path(), &produced);
+}
+
 /// `produced` in a mock cluster, and settings that give the open windows 1 MiB and hold
 /// every window for a day of event time (so that only the budget writes them early).
 fn under_a_1_mib_budget(

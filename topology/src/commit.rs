@@ -20,10 +20,8 @@ pub trait OffsetCommitter: Send + Sync + 'static {
 
     /// Whether everything fetched of `topic`/`partition` up to the broker's high
     /// watermark has been delivered; `None` when the consumer cannot tell yet. The
-    /// fallback for end-of-partition events that librdkafka delivered on the main queue
-    /// before the partition's queue was split off (they carry no topic, so cannot be routed).
-    /// `consumed` is the task's own next offset, known even when librdkafka has not
-    /// recorded a position yet (records that arrived on the main queue).
+    /// fallback for a topic whose end-of-partition event could not be placed (see
+    /// `GroupContext::end_of_partition`). `consumed` is the task's own next offset.
     fn at_end(&self, topic: &str, partition: i32, consumed: Option<i64>) -> Option<bool>;
 
     /// The partition's end (high watermark) from the consumer's last fetch; `None` before
@@ -121,7 +119,9 @@ pub(crate) fn at_end_of<C: ConsumerContext + 'static>(
     consumed: Option<i64>,
 ) -> Option<bool> {
     let high = cached_high_watermark(consumer, topic, partition)?;
-    let position = KafkaCommitter::position(consumer, topic, partition).max(consumed)?;
+    // The consumer's position counts records handed to the task's input that the task
+    // has not taken yet: the task's own offset comes first.
+    let position = consumed.or_else(|| KafkaCommitter::position(consumer, topic, partition))?;
     Some(position >= high)
 }
 
@@ -133,6 +133,16 @@ fn cached_high_watermark<C: ConsumerContext + 'static>(
     topic: &str,
     partition: i32,
 ) -> Option<i64> {
+    cached_watermarks(consumer, topic, partition).map(|(_, high)| high)
+}
+
+/// Low (`None` while unknown) and high watermark of the last fetch response, see
+/// [`cached_high_watermark`].
+pub(crate) fn cached_watermarks<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<(Option<i64>, i64)> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1_i64, -1_i64);
     // SAFETY: the client handle is valid while `consumer` is borrowed; the out-pointers
@@ -147,5 +157,5 @@ fn cached_high_watermark<C: ConsumerContext + 'static>(
         )
     };
     (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
+        .then_some(((low >= 0).then_some(low), high))
 }

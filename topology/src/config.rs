@@ -20,6 +20,9 @@ pub struct RuntimeConfig {
     pub max_task_idle: Duration,
     /// Byte budget for all open windows of the process.
     pub memory_budget_bytes: usize,
+    /// Record bytes read from Kafka and not yet taken by their tasks, for the whole
+    /// instance (see `source.rs`).
+    pub read_ahead_bytes: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
     /// Deadline for one offset commit.
@@ -63,6 +66,7 @@ impl Default for RuntimeConfig {
             flush_interval: Duration::from_secs(5),
             max_task_idle: Duration::from_millis(500),
             memory_budget_bytes: 256 << 20,
+            read_ahead_bytes: 64 << 20,
             row_group_rows: 128 * 1024,
             commit_timeout: Duration::from_secs(10),
             revoke_timeout: Duration::from_secs(30),

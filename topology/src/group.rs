@@ -2,28 +2,31 @@
 //! tasks and revocations into a blocking hand-off (flush and commit before the partitions
 //! are released).
 //!
-//! Rebalance callbacks run on the thread that polls the main queue (the driver thread in
-//! `runtime.rs`), never on an async worker, so blocking there stalls nothing else.
+//! Rebalance callbacks run on the thread that reads the consumer's queue (`driver.rs`),
+//! never on an async worker, so blocking there stalls nothing else.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::processor::ProcessorFactory;
 use crate::record::SourceRecord;
-use crate::source;
+use crate::source::{self, FlowLimits, ReadAhead, TaskInput};
 use crate::task::{Control, PartitionTask, StopReason, TaskContext};
 
 pub type GroupConsumer<F> = StreamConsumer<GroupContext<F>>;
 
 struct TaskHandle {
+    /// Where the driver thread hands the task its records, one per owned topic.
+    inputs: Vec<TaskInput>,
     control: mpsc::UnboundedSender<Control>,
     at_end: watch::Receiver<bool>,
     join: JoinHandle<()>,
@@ -42,6 +45,7 @@ pub struct GroupContext<F: ProcessorFactory> {
     leases: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
     /// Set once shutdown begins: assignments that still arrive start no task.
     closing: AtomicBool,
+    read_ahead: ReadAhead,
 }
 
 impl<F: ProcessorFactory> GroupContext<F> {
@@ -54,6 +58,7 @@ impl<F: ProcessorFactory> GroupContext<F> {
             tasks: Mutex::new(HashMap::new()),
             leases: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
+            read_ahead: ReadAhead::default(),
         }
     }
 
@@ -82,27 +87,27 @@ impl<F: ProcessorFactory> GroupContext<F> {
         grouped
     }
 
-    fn start_tasks(&self, tpl: &rdkafka::TopicPartitionList) {
-        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
-            return;
-        };
+    /// Starts a task for each newly assigned partition. `starts` are the group's committed
+    /// offsets of the assignment, where consumption begins (see `TaskInput::set_start`).
+    fn start_tasks(&self, tpl: &TopicPartitionList, starts: Option<&TopicPartitionList>) {
         let mut tasks = self.tasks.lock().unwrap();
         for (partition, topics) in self.by_partition(tpl) {
             if tasks.contains_key(&partition) {
                 continue;
             }
-            let Some(stream) = source::split(
-                &consumer,
+            let (mut inputs, stream) = source::task_inputs(
                 &topics,
-                partition,
                 self.task_ctx.config.max_task_idle,
-            ) else {
-                error!(
-                    partition,
-                    "librdkafka has no queue for an assigned partition"
-                );
-                continue;
-            };
+                &self.read_ahead,
+            );
+            for input in &mut inputs {
+                let start = starts
+                    .and_then(|s| s.find_partition(&input.name, partition))
+                    .map(|e| e.offset());
+                if let Some(Offset::Offset(offset)) = start {
+                    input.set_start(offset);
+                }
+            }
             let (control, control_rx) = mpsc::unbounded_channel();
             let (end_tx, at_end) = watch::channel(false);
             let processor = self.factory.create(partition);
@@ -122,6 +127,7 @@ impl<F: ProcessorFactory> GroupContext<F> {
             tasks.insert(
                 partition,
                 TaskHandle {
+                    inputs,
                     control,
                     at_end,
                     join,
@@ -170,12 +176,15 @@ impl<F: ProcessorFactory> GroupContext<F> {
                 handle.join.abort();
             }
         }
-        let tasks = self.tasks.lock().unwrap();
-        self.task_ctx
-            .metrics
-            .assigned_partitions
-            .set(tasks.len() as i64);
-        self.task_ctx.live.set_assigned(tasks.keys().copied());
+        {
+            let tasks = self.tasks.lock().unwrap();
+            self.task_ctx
+                .metrics
+                .assigned_partitions
+                .set(tasks.len() as i64);
+            self.task_ctx.live.set_assigned(tasks.keys().copied());
+        }
+        self.paused_partitions_changed();
     }
 
     /// Blocks until no task holds the lease of any of `partitions`, up to the revoke
@@ -210,22 +219,84 @@ impl<F: ProcessorFactory> GroupContext<F> {
         self.tasks.lock().unwrap().len()
     }
 
-    /// Hands a record that arrived on the main queue to the task owning its partition.
-    pub fn route_stray(&self, record: SourceRecord) {
-        let tasks = self.tasks.lock().unwrap();
-        match tasks.get(&record.partition) {
-            Some(handle) => {
-                warn!(
-                    partition = record.partition,
-                    offset = record.offset,
-                    "record arrived on the main queue; routing it"
-                );
-                let _ = handle.control.send(Control::Stray(record));
+    pub fn metrics(&self) -> &crate::metrics::RuntimeMetrics {
+        &self.task_ctx.metrics
+    }
+
+    pub fn flow_limits(&self) -> FlowLimits {
+        FlowLimits::for_read_ahead(self.task_ctx.config.read_ahead_bytes)
+    }
+
+    /// Record bytes handed to the tasks and not taken yet.
+    pub fn read_ahead(&self) -> usize {
+        self.read_ahead.bytes()
+    }
+
+    /// Hands a record from the consumer's queue to the task owning its partition. Returns
+    /// the topic-partition to pause when that task has enough of it waiting.
+    pub fn deliver(&self, record: SourceRecord) -> Option<(String, i32)> {
+        let limits = self.flow_limits();
+        let mut tasks = self.tasks.lock().unwrap();
+        let partition = record.partition;
+        let Some(handle) = tasks.get_mut(&partition) else {
+            // A task that stopped (revoke, shutdown) committed only what it took, so the
+            // partition's next owner reads this record again.
+            debug!(
+                partition,
+                offset = record.offset,
+                "record for a partition without a task; it will be read again by its owner"
+            );
+            return None;
+        };
+        let input = handle.inputs.iter_mut().find(|i| i.topic == record.topic)?;
+        input
+            .deliver(record, limits)
+            .then(|| (input.name.clone(), partition))
+    }
+
+    /// Paused topic-partitions whose tasks have caught up: to be resumed.
+    pub fn resumable(&self) -> Vec<(String, i32)> {
+        let limits = self.flow_limits();
+        let mut tasks = self.tasks.lock().unwrap();
+        let mut resume = Vec::new();
+        for (partition, handle) in tasks.iter_mut() {
+            for input in &mut handle.inputs {
+                if input.take_resume(limits) {
+                    resume.push((input.name.clone(), *partition));
+                }
             }
-            None => error!(
-                partition = record.partition,
-                "record for an unowned partition; it will be redelivered"
-            ),
+        }
+        resume
+    }
+
+    /// Publishes how many topic-partitions are paused for their tasks now.
+    pub fn paused_partitions_changed(&self) {
+        let tasks = self.tasks.lock().unwrap();
+        let paused = tasks
+            .values()
+            .flat_map(|h| &h.inputs)
+            .filter(|i| i.paused())
+            .count();
+        self.task_ctx.metrics.paused_partitions.set(paused as i64);
+    }
+
+    /// librdkafka's end-of-partition event names the partition but not the topic (rust
+    /// rdkafka drops it): each topic of that partition whose records were all handed on,
+    /// by the last fetch's high watermark, is told its end.
+    pub fn end_of_partition(&self, partition: i32) {
+        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let tasks = self.tasks.lock().unwrap();
+        let Some(handle) = tasks.get(&partition) else {
+            return;
+        };
+        for input in &handle.inputs {
+            if let Some((low, high)) =
+                crate::commit::cached_watermarks(consumer.as_ref(), &input.name, partition)
+            {
+                input.end_if_caught_up(high, low);
+            }
         }
     }
 
@@ -268,7 +339,7 @@ impl<F: ProcessorFactory> ConsumerContext for GroupContext<F> {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.task_ctx
@@ -276,7 +347,17 @@ impl<F: ProcessorFactory> ConsumerContext for GroupContext<F> {
                     .rebalances
                     .with_label_values(&["assign"])
                     .inc();
-                self.start_tasks(tpl);
+                // librdkafka keeps a partition paused across ownerships: one this member
+                // paused for an earlier task of it would never be fetched again. Resuming
+                // a partition that is not paused does nothing.
+                if let Err(error) = consumer.resume(tpl) {
+                    warn!(%error, "could not resume the assigned partitions");
+                }
+                let starts = consumer
+                    .committed_offsets((*tpl).clone(), self.task_ctx.config.commit_timeout)
+                    .inspect_err(|error| warn!(%error, "committed offsets of the assignment unknown; end-of-partition waits for a record"))
+                    .ok();
+                self.start_tasks(tpl, starts.as_ref());
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => error!(%error, "rebalance error"),

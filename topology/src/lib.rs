@@ -3,10 +3,12 @@
 //!
 //! Where a record goes, in order:
 //! - [`runtime`]: joins the consumer group, checks co-partitioning, owns shutdown.
+//! - `driver`: a thread that reads the consumer's one queue and hands each record to its
+//!   task's input, stopping and pausing so that the read-ahead stays bounded.
 //! - [`group`]: the rdkafka context; an assignment starts one [`task`] per partition number,
 //!   a revocation stops those tasks only after they flushed and committed.
-//! - [`source`]: the task's input, partition `p` of every topic split off the main queue,
-//!   [`merge`]d in timestamp order so that the topics keep in step.
+//! - [`source`]: the task's input, partition `p` of every topic, paused while the task has
+//!   enough of it waiting, [`merge`]d in timestamp order so that the topics keep in step.
 //! - [`task`]: the per-partition loop; hands each [`record`] to the domain's
 //!   [`processor`] and buffers the rows in event-time [`window`]s.
 //! - [`flush`]: writes closed windows through the [`sink`] (Parquet on object_store), applies
@@ -24,6 +26,7 @@ pub mod commit;
 pub mod config;
 pub mod continuity;
 pub mod dead_letter;
+mod driver;
 pub mod error;
 pub mod failpoint;
 mod flush;

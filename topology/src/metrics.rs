@@ -30,6 +30,11 @@ pub struct RuntimeMetrics {
     pub buffered_bytes_peak: IntGauge,
     pub rebalances: IntCounterVec,
     pub assigned_partitions: IntGauge,
+    pub paused_partitions: IntGauge,
+    pub partition_pauses: IntCounter,
+    pub read_ahead_bytes: IntGauge,
+    pub read_ahead_bytes_peak: IntGauge,
+    pub read_ahead_full_seconds: Counter,
     pub state_restores: IntCounterVec,
     pub state_restore_seconds: Histogram,
     pub state_restore_bytes: IntCounter,
@@ -59,6 +64,14 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
         .register(Box::new(c.clone()))
         .expect("metric registered once");
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str) -> Histogram {
@@ -253,6 +266,37 @@ impl RuntimeMetrics {
                 &["kind"],
             ),
             assigned_partitions,
+            paused_partitions: gauge(
+                registry,
+                "lakestream_paused_partitions",
+                "Topic-partitions whose fetching is paused because their partition task holds half of kafka.read_ahead_mib",
+            ),
+            read_ahead_bytes: gauge(
+                registry,
+                "lakestream_read_ahead_bytes",
+                "Record bytes read from Kafka and not yet taken by their partition tasks",
+            ),
+            read_ahead_bytes_peak: gauge(
+                registry,
+                "lakestream_read_ahead_bytes_peak",
+                "The most lakestream_read_ahead_bytes has been since the start",
+            ),
+            read_ahead_full_seconds: {
+                let c = Counter::new(
+                    "lakestream_read_ahead_full_seconds_total",
+                    "Seconds the instance stopped reading Kafka because kafka.read_ahead_mib of records waited for their partition tasks",
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(c.clone()))
+                    .expect("metric registered once");
+                c
+            },
+            partition_pauses: counter(
+                registry,
+                "lakestream_partition_pauses_total",
+                "Times a topic-partition's fetching was paused because its partition task held half of kafka.read_ahead_mib",
+            ),
             state_restores: counter_vec(
                 registry,
                 "lakestream_state_restores_total",

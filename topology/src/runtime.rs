@@ -8,11 +8,9 @@ use std::time::Duration;
 use object_store::ObjectStore;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::budget::MemoryBudget;
 use crate::commit::{KafkaCommitter, OffsetCommitter, Offsets};
@@ -21,7 +19,6 @@ use crate::error::{Result, RuntimeError};
 use crate::group::{GroupConsumer, GroupContext};
 use crate::metrics::RuntimeMetrics;
 use crate::processor::ProcessorFactory;
-use crate::record::SourceRecord;
 use crate::state::LiveStores;
 use crate::task::TaskContext;
 use futures::future::BoxFuture;
@@ -35,8 +32,16 @@ pub struct RunControl {
     pub exit_at_end: watch::Receiver<bool>,
 }
 
-/// Default prefetch per partition (`queued.max.messages.kbytes`): a few fetches ahead.
-const PREFETCH_KIB_PER_PARTITION: &str = "256";
+/// Default prefetch of the instance (`queued.max.messages.kbytes`): with one consumer queue
+/// librdkafka's limit covers all partitions together; each task's own read-ahead is bounded
+/// by pausing (`kafka.buffer_per_partition_kib`, see `source.rs`).
+const PREFETCH_KIB: &str = "16384";
+
+/// Default size of one fetch answer (`fetch.max.bytes`), for all partitions an instance
+/// reads from a broker. librdkafka would lower it to the prefetch limit; against tansu one
+/// answer per ~270 ms round trip, and 1 MB answers held the rate at 26k events/s
+/// (BENCHMARKS.md, round 5).
+const FETCH_MAX_BYTES: &str = "4194304";
 
 /// Properties lakestream owns: offsets are stored by the flush protocol only, and the range
 /// assignor keeps partition p of every topic on one member.
@@ -63,17 +68,14 @@ fn consumer_config(kafka: &ClientConfig, partition_eof: bool) -> Result<ClientCo
     if config.get("auto.offset.reset").is_none() {
         config.set("auto.offset.reset", "earliest");
     }
-    // librdkafka prefetches up to 64 MiB per partition by default: with 72 partitions and
-    // a consumer slower than its broker that was 5 GiB of RSS in the benchmark. The open
-    // windows have their own budget; the prefetch gets a small one unless set.
-    if config.get("queued.max.messages.kbytes").is_none() {
-        config.set("queued.max.messages.kbytes", PREFETCH_KIB_PER_PARTITION);
+    for (key, value) in [
+        ("queued.max.messages.kbytes", PREFETCH_KIB),
+        ("fetch.max.bytes", FETCH_MAX_BYTES),
+    ] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
     }
-    // librdkafka then also lowers `fetch.max.bytes` (one answer, for every partition the
-    // instance reads from a broker) to about 1 MB unless it is set. Against tansu that
-    // starves the queues, and 2 MiB answers are faster but cost memory and split the
-    // first hour of a backlog on the mock cluster now and then (BENCHMARKS.md, round 5):
-    // left to the user until both are solved.
     Ok(config)
 }
 
@@ -206,7 +208,7 @@ pub async fn run<F: ProcessorFactory>(
         })?;
 
     let driver_stop = CancellationToken::new();
-    let driver = spawn_driver(consumer.clone(), driver_stop.clone());
+    let driver = crate::driver::spawn(consumer.clone(), driver_stop.clone());
     wait_for_stop(&consumer, control).await;
 
     info!("stopping: flushing open windows and committing");
@@ -243,40 +245,6 @@ async fn wait_for_stop<F: ProcessorFactory>(
     }
 }
 
-/// Polls the main queue on a dedicated thread: it serves rebalance callbacks (which block
-/// while revoked tasks flush) and catches records delivered before a split took effect.
-fn spawn_driver<F: ProcessorFactory>(
-    consumer: Arc<GroupConsumer<F>>,
-    stop: CancellationToken,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("lakestream-group".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("driver runtime");
-            rt.block_on(async {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        received = consumer.recv() => match received {
-                            Ok(msg) => {
-                                let context = consumer.context();
-                                if let Some(topic) = context.topic_of(msg.topic()) {
-                                    context.route_stray(SourceRecord::from_message(topic, &msg));
-                                }
-                            }
-                            Err(KafkaError::PartitionEOF(_)) => {}
-                            Err(error) => warn!(%error, "consumer error"),
-                        },
-                    }
-                }
-            });
-        })
-        .expect("spawn driver thread")
-}
-
 /// Committer whose consumer is known only after the consumer (which owns the tasks'
 /// context) has been built.
 struct LateCommitter(Arc<std::sync::OnceLock<Arc<dyn OffsetCommitter>>>);
@@ -309,10 +277,10 @@ mod tests {
     #[test]
     fn the_prefetch_has_a_default_that_a_user_setting_overrides() {
         let defaults = consumer_config(&ClientConfig::new(), true).unwrap();
-        assert_eq!(defaults.get("fetch.max.bytes"), None);
+        assert_eq!(defaults.get("fetch.max.bytes"), Some(FETCH_MAX_BYTES));
         assert_eq!(
             defaults.get("queued.max.messages.kbytes"),
-            Some(PREFETCH_KIB_PER_PARTITION)
+            Some(PREFETCH_KIB)
         );
         let mut own = ClientConfig::new();
         own.set("fetch.max.bytes", "1048576")

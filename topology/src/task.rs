@@ -75,8 +75,6 @@ pub enum Control {
         reason: StopReason,
         done: std::sync::mpsc::Sender<()>,
     },
-    /// A record that librdkafka delivered on the main queue before the split took effect.
-    Stray(SourceRecord),
 }
 
 pub struct PartitionTask<P: Processor> {
@@ -185,7 +183,6 @@ impl<P: Processor> PartitionTask<P> {
                         let _ = done.send(());
                         return;
                     }
-                    Some(Control::Stray(record)) => self.on_record(record).await,
                     None => return,
                 },
                 // Before the records: a task with a backlog always has a record ready, and
