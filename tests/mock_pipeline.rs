@@ -11,6 +11,7 @@ use common::events;
 use common::lake::rows;
 use common::Topics;
 use lakestream_topology::mock::MockKafka;
+use tokio::sync::watch;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_events_land_row_by_row() {
@@ -249,6 +250,75 @@ async fn the_read_ahead_stays_within_its_limit_and_nothing_is_lost() {
         (twice, skipped),
         (0.0, 0.0),
         "a resume did not continue where it stopped"
+    );
+    common::checks::assert_exactly_once(lake.path(), &produced);
+}
+
+/// A rebalance while the first instance has stopped reading (its 1 MiB read-ahead is
+/// full) and its tasks wait for a 1 MiB window budget: the revoked tasks still flush and
+/// hand over, what they never took goes back to the read-ahead, and every record lands
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_while_reading_is_stopped_and_tasks_wait_loses_nothing() {
+    let produced = common::generate(13, 60, 1, 16_000);
+    let records = common::records_of(&produced);
+    let (kafka, topics) = common::mock_with_topics("full-handover", 4);
+    let lake = tempfile::tempdir().unwrap();
+    let mut env = common::env(
+        kafka.bootstrap_servers(),
+        &topics,
+        lake.path(),
+        &common::unique("g"),
+    );
+    for (key, value) in [
+        ("LAKESTREAM_KAFKA__READ_AHEAD_MIB", "1"),
+        ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+        ("LAKESTREAM_WINDOWS__GRACE", "24h"),
+    ] {
+        env.insert(key.into(), value.into());
+    }
+    let (state_a, state_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env_a = common::with_state_dir(env.clone(), state_a.path());
+    let env_b = common::with_state_dir(env, state_b.path());
+    let (exit_tx, exit_rx) = watch::channel(false);
+    common::produce(kafka.bootstrap_servers(), &topics, &records[..8000]);
+    let metrics_a = state_a.path().join("metrics.prom");
+    let (_stop_a, a) = common::start_writing_metrics(
+        common::settings(&env_a),
+        exit_rx.clone(),
+        Some(metrics_a.clone()),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_stop_b, b) = common::start(common::settings(&env_b), exit_rx);
+    common::produce(kafka.bootstrap_servers(), &topics, &records[8000..]);
+    // B joins after about a session timeout (6 s) on the mock cluster.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    exit_tx.send_replace(true);
+    for (name, handle) in [("A", a), ("B", b)] {
+        tokio::time::timeout(Duration::from_secs(120), handle)
+            .await
+            .unwrap_or_else(|_| panic!("instance {name} did not finish"))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("instance {name} failed: {e:#}"));
+    }
+    let metrics = std::fs::read_to_string(metrics_a).unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from the metrics"))
+    };
+    let full = value("lakestream_read_ahead_full_seconds_total ");
+    let held = value("lakestream_stage_seconds_total{stage=\"budget_wait\"} ");
+    let revoked = value("lakestream_rebalances_total{kind=\"revoke\"} ");
+    println!("A: read-ahead full {full} s, tasks held {held} s, {revoked} revocations");
+    assert!(
+        full > 0.0 && held > 0.0,
+        "A never stopped reading or never waited"
+    );
+    assert!(
+        revoked >= 2.0,
+        "A gave partitions to B, then the rest at its end"
     );
     common::checks::assert_exactly_once(lake.path(), &produced);
 }

@@ -206,6 +206,18 @@ pub fn start(
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
+    start_writing_metrics(settings, exit_at_end, None)
+}
+
+/// [`start`], writing the run's final metrics to `metrics_file` when it ends.
+pub fn start_writing_metrics(
+    settings: Settings,
+    exit_at_end: watch::Receiver<bool>,
+    metrics_file: Option<std::path::PathBuf>,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let shutdown = CancellationToken::new();
     let control = RunControl {
         shutdown: shutdown.clone(),
@@ -216,7 +228,7 @@ pub fn start(
         RunOptions {
             control,
             serve_http: false,
-            metrics_file: None,
+            metrics_file,
         },
     ));
     (shutdown, handle)
