@@ -37,6 +37,15 @@ fn stages(metrics: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Sum of a metric's samples (all label sets) in a Prometheus text exposition.
+fn metric_sum(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Parquet files per (dataset, event hour, partition) of the event tiers, from the file
 /// names `part-<YYYYMMDDHH>-p<partition>-o<first>-<last>.parquet`.
 pub fn files_per_hour(lake: &Path) -> BTreeMap<(String, String, String), usize> {
@@ -202,6 +211,22 @@ pub fn render(
     writeln!(
         out,
         "(tasks await object-store writes concurrently, so the sum can exceed the run's wall time;\n put includes Parquet encoding by the writer, state includes snapshot uploads)"
+    )?;
+    let m = |name: &str| metric_sum(&lakestream.metrics, name);
+    writeln!(
+        out,
+        "\nreading: read-ahead peak {:.1} MB, full for {:.1} s, {} topic-partition pauses",
+        m("lakestream_read_ahead_bytes_peak") / 1e6,
+        m("lakestream_read_ahead_full_seconds_total"),
+        m("lakestream_partition_pauses_total"),
+    )?;
+    // A broker that loses or repeats records on a resume (README, known issues) shows here.
+    writeln!(
+        out,
+        "  records skipped by the broker {}, delivered twice {}; open windows peak {:.1} MB",
+        m("lakestream_offset_gap_records_total"),
+        m("lakestream_records_redelivered_total"),
+        m("lakestream_buffered_bytes_peak") / 1e6,
     )?;
     writeln!(
         out,
