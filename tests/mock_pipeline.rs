@@ -179,12 +179,7 @@ async fn tasks_wait_while_the_windows_are_over_the_memory_budget() {
     let produced = common::generate(7, 40, 1, 12_000);
     let (_kafka, lake, settings) = under_a_1_mib_budget("backpressure", 4, &produced);
     let metrics = common::run_to_end_metrics(settings).await;
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from the metrics"))
-    };
+    let value = |prefix: &str| sample(&metrics, prefix);
     let peak = value("lakestream_buffered_bytes_peak ");
     let held = value("lakestream_stage_seconds_total{stage=\"budget_wait\"} ");
     println!("peak {peak} bytes, held {held} s");
@@ -207,17 +202,10 @@ async fn tasks_wait_while_the_windows_are_over_the_memory_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_ahead_stays_within_its_limit_and_nothing_is_lost() {
     let produced = common::generate(5, 40, 1, 12_000);
-    let (kafka, topics) = common::mock_with_topics("read-ahead", 1);
-    let lake = tempfile::tempdir().unwrap();
-    common::produce(
-        kafka.bootstrap_servers(),
-        &topics,
-        &common::records_of(&produced),
-    );
-    let settings = common::settings_with(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
+    let (_kafka, lake, settings) = in_a_mock_cluster(
+        "read-ahead",
+        1,
+        &produced,
         &[("LAKESTREAM_KAFKA__READ_AHEAD_MIB", "1")],
     );
     let metrics = common::run_to_end_metrics(settings).await;
@@ -294,20 +282,9 @@ async fn a_handover_while_reading_is_stopped_and_tasks_wait_loses_nothing() {
     // B joins after about a session timeout (6 s) on the mock cluster.
     tokio::time::sleep(Duration::from_secs(8)).await;
     exit_tx.send_replace(true);
-    for (name, handle) in [("A", a), ("B", b)] {
-        tokio::time::timeout(Duration::from_secs(120), handle)
-            .await
-            .unwrap_or_else(|_| panic!("instance {name} did not finish"))
-            .unwrap()
-            .unwrap_or_else(|e| panic!("instance {name} failed: {e:#}"));
-    }
+    common::finish([("A", a), ("B", b)]).await;
     let metrics = std::fs::read_to_string(metrics_a).unwrap();
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from the metrics"))
-    };
+    let value = |prefix: &str| sample(&metrics, prefix);
     let full = value("lakestream_read_ahead_full_seconds_total ");
     let held = value("lakestream_stage_seconds_total{stage=\"budget_wait\"} ");
     let revoked = value("lakestream_rebalances_total{kind=\"revoke\"} ");
@@ -329,11 +306,25 @@ fn under_a_1_mib_budget(
     prefix: &str,
     partitions: i32,
     produced: &common::Produced,
-) -> (
-    lakestream_topology::mock::MockKafka,
-    tempfile::TempDir,
-    lakestream::config::Settings,
-) {
+) -> (MockKafka, tempfile::TempDir, lakestream::config::Settings) {
+    in_a_mock_cluster(
+        prefix,
+        partitions,
+        produced,
+        &[
+            ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+            ("LAKESTREAM_WINDOWS__GRACE", "24h"),
+        ],
+    )
+}
+
+/// `produced` in a fresh mock cluster, an empty lake, and settings with `overrides`.
+fn in_a_mock_cluster(
+    prefix: &str,
+    partitions: i32,
+    produced: &common::Produced,
+    overrides: &[(&str, &str)],
+) -> (MockKafka, tempfile::TempDir, lakestream::config::Settings) {
     let (kafka, topics) = common::mock_with_topics(prefix, partitions);
     let lake = tempfile::tempdir().unwrap();
     common::produce(
@@ -341,16 +332,17 @@ fn under_a_1_mib_budget(
         &topics,
         &common::records_of(produced),
     );
-    let settings = common::settings_with(
-        kafka.bootstrap_servers(),
-        &topics,
-        lake.path(),
-        &[
-            ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
-            ("LAKESTREAM_WINDOWS__GRACE", "24h"),
-        ],
-    );
+    let settings =
+        common::settings_with(kafka.bootstrap_servers(), &topics, lake.path(), overrides);
     (kafka, lake, settings)
+}
+
+/// The value of one sample (`name{labels} `, with the space) of a Prometheus text exposition.
+fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{prefix} missing from the metrics"))
 }
 
 fn walk_meta(root: &std::path::Path) -> Vec<serde_json::Value> {
@@ -422,17 +414,10 @@ async fn a_backlog_is_flushed_per_interval_not_per_hour() {
     let produced = common::generate(11, 50, 2, 4000);
     let mut flushes = Vec::new();
     for interval in ["10m", "0s"] {
-        let (kafka, topics) = common::mock_with_topics("backlog", 1);
-        let lake = tempfile::tempdir().unwrap();
-        common::produce(
-            kafka.bootstrap_servers(),
-            &topics,
-            &common::records_of(&produced),
-        );
-        let settings = common::settings_with(
-            kafka.bootstrap_servers(),
-            &topics,
-            lake.path(),
+        let (_kafka, lake, settings) = in_a_mock_cluster(
+            "backlog",
+            1,
+            &produced,
             &[("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", interval)],
         );
         common::run_to_end(settings).await;

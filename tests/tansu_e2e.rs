@@ -57,13 +57,7 @@ async fn a_second_instance_takes_over_partitions_without_loss_or_duplicates() {
     common::produce_unbatched(&broker.bootstrap, &topics, &records[4000..]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     exit_tx.send_replace(true);
-    for (name, handle) in [("A", a), ("B", b)] {
-        tokio::time::timeout(Duration::from_secs(120), handle)
-            .await
-            .unwrap_or_else(|_| panic!("instance {name} did not finish"))
-            .unwrap()
-            .unwrap_or_else(|e| panic!("instance {name} failed: {e:#}"));
-    }
+    common::finish([("A", a), ("B", b)]).await;
     common::checks::assert_exactly_once(lake.path(), &produced);
     common::aggregates::assert_daily_stats(lake.path(), &produced);
     let manifests = std::fs::read_dir(lake.path().join("_lakestream/manifests"))

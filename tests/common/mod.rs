@@ -234,6 +234,19 @@ pub fn start_writing_metrics(
     (shutdown, handle)
 }
 
+/// Waits for instances started with [`start`] to end cleanly, each within two minutes.
+pub async fn finish<const N: usize>(
+    instances: [(&str, tokio::task::JoinHandle<anyhow::Result<()>>); N],
+) {
+    for (name, handle) in instances {
+        tokio::time::timeout(Duration::from_secs(120), handle)
+            .await
+            .unwrap_or_else(|_| panic!("instance {name} did not finish"))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("instance {name} failed: {e:#}"));
+    }
+}
+
 /// Polls `check` every 100 ms until it holds or `timeout` passes.
 pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
