@@ -120,7 +120,7 @@ impl std::fmt::Debug for Secrets {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSettings {
-    /// How far the watermark trails the largest event time seen.
+    /// How far the watermark trails the task's event time (see `window.rs`).
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
     /// Quiet time after which a partition closes its windows by wall clock.

@@ -13,6 +13,8 @@
 //!   written.
 //! - [`demo`] runs all of it against an in-process Kafka with generated events.
 
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 pub mod app;
 pub mod bench;
 pub mod config;

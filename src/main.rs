@@ -14,8 +14,16 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 // Why not the system allocator: see BENCHMARKS.md ("History").
+#[cfg(all(feature = "mimalloc", feature = "jemalloc-prof"))]
+compile_error!(
+    "build `jemalloc-prof` with `--no-default-features`: mimalloc and jemalloc both replace malloc"
+);
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "jemalloc-prof")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +69,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "mimalloc")]
+    lakestream::allocator::return_freed_memory_at_once();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

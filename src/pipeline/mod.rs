@@ -254,10 +254,7 @@ impl LearningProcessor {
         if !self.dedup.first_delivery(&db, t, hour, event.event_id())? {
             self.duplicates[t].inc();
             let outcome = Outcome::Duplicate { event_time_ms };
-            return Ok(vec![(
-                datasets::raw(topic),
-                Row::Raw(record.clone(), outcome),
-            )]);
+            return Ok(vec![(datasets::raw(topic), Row::raw(record, outcome))]);
         }
         self.processed[t].inc();
         self.anomalies.count_event(t, hour, event.user_id());
@@ -288,7 +285,7 @@ impl LearningProcessor {
             anomaly,
         };
         Ok(vec![
-            (datasets::raw(topic), Row::Raw(record.clone(), outcome)),
+            (datasets::raw(topic), Row::raw(record, outcome)),
             (datasets::processed(topic), Row::from_event(event)),
         ])
     }
@@ -414,7 +411,7 @@ impl Processor for LearningProcessor {
             Err(rejection) => {
                 self.quarantined[record.topic].inc();
                 let outcome = Outcome::Quarantined(rejection.kind);
-                let raw = (datasets::raw(topic), Row::Raw(record.clone(), outcome));
+                let raw = (datasets::raw(topic), Row::raw(record, outcome));
                 let row = Row::Quarantine(Box::new((record.clone(), rejection)));
                 Ok(vec![raw, (datasets::quarantine(topic), row)])
             }

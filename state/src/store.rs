@@ -191,8 +191,16 @@ struct Shared {
 
 /// All memtables of the process together; past this RocksDB flushes the largest.
 const MEMTABLE_BUDGET: usize = 64 << 20;
-/// One memtable's size before it is flushed to a table file.
-const MEMTABLE_BYTES: usize = 4 << 20;
+/// One memtable's size before it is flushed to a table file. The budget above does not
+/// bound the sum by itself: past it, RocksDB switches only the oldest memtable of the
+/// database being written, often a small store's, so every partition's busiest store
+/// (deduplication: every event id) filled its memtable to the full size first. With 4 MiB
+/// that was 259 MB of memtables at the benchmark's peak (BENCHMARKS.md, round 7).
+const MEMTABLE_BYTES: usize = 1 << 20;
+/// A memtable takes memory in blocks of this size, one at least as soon as its store is
+/// written. RocksDB's default (an eighth of the memtable) times seven stores times 48
+/// partitions is mostly empty blocks.
+const ARENA_BLOCK_BYTES: usize = 64 << 10;
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
 
 fn shared() -> &'static Shared {
@@ -213,6 +221,7 @@ fn family_options() -> Options {
     options.set_block_based_table_factory(&table);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
     options.set_write_buffer_size(MEMTABLE_BYTES);
+    options.set_arena_block_size(ARENA_BLOCK_BYTES);
     options
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 pub struct RuntimeConfig {
     /// Subscribed topics; all must have the same partition count.
     pub topics: Vec<String>,
-    /// How far the watermark trails the largest event time seen.
+    /// How far the watermark trails the task's event time (see `window.rs`).
     pub grace: Duration,
     /// Wall-clock quiet time after window end + grace before a quiet partition closes it.
     pub idle_timeout: Duration,

@@ -1,12 +1,11 @@
 //! Merges a task's topic-partitions in timestamp order, the way Kafka Streams picks the
 //! next record of a task (`max.task.idle.ms`).
 //!
-//! Why: the task's watermark is the largest event time seen on any of its topics. If one
-//! topic is read ahead of the others (its fetches are larger, or its records smaller), the
-//! watermark runs ahead with it, every record of the other topics arrives "late", opens a
-//! late window and ends in an extra small file; and the windows of the lagging topics stay
-//! open, holding memory. Taking the record with the smallest Kafka timestamp among the
-//! heads of all topics keeps the topics in step.
+//! Why: a topic read ahead of the others (its fetches are larger, or its records smaller)
+//! holds the task's event time back (`window.rs`: the smallest of the topics'), and its
+//! rows wait in open windows, holding memory, until the others catch up. Taking the record
+//! with the smallest Kafka timestamp among the heads of all topics keeps the topics in
+//! step.
 //!
 //! A topic with nothing buffered holds the others back for at most `max_wait`: after that
 //! it counts as idle and the others go on without it until it delivers again. A topic at

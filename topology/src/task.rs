@@ -213,6 +213,7 @@ impl<P: Processor> PartitionTask<P> {
         self.last_record = Instant::now();
         if self.at_end[t] {
             self.at_end[t] = false;
+            self.windows.set_idle(t, false);
             self.end_tx.send_replace(false);
         }
         let started = Instant::now();
@@ -223,7 +224,7 @@ impl<P: Processor> PartitionTask<P> {
         };
         let before = self.windows.max_event_ms();
         if parsed.advances_watermark {
-            self.windows.observe(parsed.event_time_ms);
+            self.windows.observe(t, parsed.event_time_ms);
         }
         self.next_offset[t] =
             Some(self.next_offset[t].map_or(record.offset + 1, |n| n.max(record.offset + 1)));
@@ -342,6 +343,7 @@ impl<P: Processor> PartitionTask<P> {
 
     fn on_end(&mut self, topic: usize) {
         self.at_end[topic] = true;
+        self.windows.set_idle(topic, true);
         if self.at_end.iter().all(|e| *e) {
             self.end_tx.send_replace(true);
         }
@@ -436,6 +438,7 @@ impl<P: Processor> PartitionTask<P> {
             });
         if all {
             self.at_end.iter_mut().for_each(|e| *e = true);
+            (0..self.at_end.len()).for_each(|t| self.windows.set_idle(t, true));
             self.end_tx.send_replace(true);
         }
     }

@@ -1,7 +1,15 @@
 //! Event-time hourly windows of one partition task and the watermark that closes them.
 //!
-//! A record's rows go to the window of its event hour. The watermark is the largest event
-//! time seen minus the grace period; a window is *due* once the watermark passes its end.
+//! A record's rows go to the window of its event hour. Each topic's event time is the
+//! largest it has delivered; the task's event time is the smallest of them among the topics
+//! still delivering (a topic at its end does not hold the others back), and the watermark
+//! is that minus the grace period. A window is *due* once the watermark passes its end.
+//!
+//! Why the smallest: one topic of a partition is often read far ahead of another (a small
+//! topic's fetch answer spans days; a starved input is given up on after
+//! `windows.max_task_idle`). With the largest, the leading topic's event time made nearly
+//! every record of the others late: 1.7 of 2 million records in the benchmark, each late
+//! hour a window of its own and an extra file (BENCHMARKS.md, round 7).
 //! A window opened for an hour that is already due holds late records: it is still written
 //! (as a new file of its day), riding along with the next flush instead of forcing one;
 //! past half the memory budget they are written on their own, at most once per flush
@@ -60,7 +68,12 @@ impl<R> Window<R> {
 #[derive(Debug)]
 pub struct Windows<R> {
     open: BTreeMap<i64, Window<R>>,
-    max_event_ms: Option<i64>,
+    /// Largest event time delivered, per topic.
+    topic_max_ms: Vec<Option<i64>>,
+    /// Per topic: at its end, so it does not hold the task's event time back.
+    idle: Vec<bool>,
+    /// The task's event time at its last durable flush: the event time never starts below.
+    restored_ms: Option<i64>,
     grace_ms: i64,
     datasets: usize,
     topics: usize,
@@ -71,7 +84,9 @@ impl<R> Windows<R> {
     pub fn new(grace_ms: i64, datasets: usize, topics: usize) -> Self {
         Windows {
             open: BTreeMap::new(),
-            max_event_ms: None,
+            topic_max_ms: vec![None; topics],
+            idle: vec![false; topics],
+            restored_ms: None,
             grace_ms,
             datasets,
             topics,
@@ -82,22 +97,34 @@ impl<R> Windows<R> {
     /// Restores the event-time high mark recorded at the last durable flush, so a restarted
     /// task closes windows where its predecessor would have.
     pub fn restore_max_event(&mut self, max_event_ms: Option<i64>) {
-        self.max_event_ms = self.max_event_ms.max(max_event_ms);
+        self.restored_ms = self.restored_ms.max(max_event_ms);
     }
 
+    /// The task's event time: the smallest of the delivering topics' largest event times
+    /// (the largest of all when every topic is at its end), never below the restored one.
     pub fn max_event_ms(&self) -> Option<i64> {
-        self.max_event_ms
+        let seen = || self.topic_max_ms.iter().flatten().copied();
+        let delivering = self
+            .topic_max_ms
+            .iter()
+            .zip(&self.idle)
+            .filter_map(|(max, idle)| max.filter(|_| !idle))
+            .min();
+        delivering.or_else(|| seen().max()).max(self.restored_ms)
     }
 
-    pub fn observe(&mut self, event_time_ms: i64) {
-        self.max_event_ms = Some(
-            self.max_event_ms
-                .map_or(event_time_ms, |m| m.max(event_time_ms)),
-        );
+    pub fn observe(&mut self, topic: usize, event_time_ms: i64) {
+        let max = &mut self.topic_max_ms[topic];
+        *max = Some(max.map_or(event_time_ms, |m| m.max(event_time_ms)));
+    }
+
+    /// Marks `topic` at its end (it stops holding the event time back) or delivering again.
+    pub fn set_idle(&mut self, topic: usize, idle: bool) {
+        self.idle[topic] = idle;
     }
 
     pub fn watermark_ms(&self) -> Option<i64> {
-        self.max_event_ms.map(|m| m - self.grace_ms)
+        self.max_event_ms().map(|m| m - self.grace_ms)
     }
 
     fn is_due(&self, hour_ms: i64) -> bool {
@@ -225,22 +252,53 @@ mod tests {
     #[test]
     fn window_is_due_only_after_end_plus_grace() {
         let mut w: Windows<u32> = Windows::new(GRACE, 1, 1);
-        w.observe(at(10, 5));
+        w.observe(0, at(10, 5));
         w.add(at(10, 0), 0, 1, 0, 1, 10);
-        w.observe(at(11, 9));
+        w.observe(0, at(11, 9));
         assert!(
             !w.regular_close_due(),
             "11:09 - 10 min grace is before 11:00"
         );
-        w.observe(at(11, 10));
+        w.observe(0, at(11, 10));
         assert!(w.regular_close_due());
         assert_eq!(w.due_hours(), vec![at(10, 0)]);
     }
 
     #[test]
+    fn the_topic_furthest_behind_sets_the_watermark_until_it_is_at_its_end() {
+        let mut w: Windows<u32> = Windows::new(GRACE, 1, 3);
+        w.observe(0, at(10, 30));
+        w.observe(1, at(40, 0));
+        w.add(at(10, 0), 0, 1, 0, 1, 10);
+        w.observe(0, at(11, 0));
+        assert_eq!(w.max_event_ms(), Some(at(11, 0)), "topic 1 ran ahead");
+        assert!(!w.regular_close_due());
+        let w10 = w.get(at(10, 0)).unwrap();
+        assert!(!w10.late, "a record of the topic behind is not late");
+        w.observe(0, at(11, 10));
+        assert!(w.regular_close_due(), "topic 0 passed 11:00 plus grace");
+        w.set_idle(0, true);
+        assert_eq!(w.max_event_ms(), Some(at(40, 0)), "topic 0 is at its end");
+        w.set_idle(1, true);
+        assert_eq!(
+            w.max_event_ms(),
+            Some(at(40, 0)),
+            "all at their end: the largest"
+        );
+        let mut restarted: Windows<u32> = Windows::new(GRACE, 1, 3);
+        restarted.restore_max_event(Some(at(12, 0)));
+        restarted.observe(0, at(11, 0));
+        assert_eq!(
+            restarted.max_event_ms(),
+            Some(at(12, 0)),
+            "never below the restored time"
+        );
+    }
+
+    #[test]
     fn late_rows_open_a_late_window_that_does_not_force_a_flush() {
         let mut w: Windows<u32> = Windows::new(GRACE, 1, 1);
-        w.observe(at(12, 30));
+        w.observe(0, at(12, 30));
         w.add(at(9, 0), 0, 7, 0, 1, 10);
         assert!(w.get(at(9, 0)).unwrap().late);
         assert!(!w.regular_close_due());
