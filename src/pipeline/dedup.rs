@@ -5,7 +5,7 @@
 //! event hour and a lookup only reads the event's own hour. Ids of records still in open
 //! windows are held here until their hour is durable (see `Processor::stage`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 
@@ -22,10 +22,24 @@ pub struct Dedup {
     pending: BTreeMap<i64, HashSet<String>>,
     /// Hours before this were expired from the store already.
     expired_before: i64,
+    /// (hour, topic) pairs this task stored ids of. With `stored_until`, the only ones the
+    /// store holds ids of: a record of any other (nearly every record: its hour is still
+    /// open, or its topic was read behind the others) needs no store lookup, which was 5%
+    /// of the benchmark's CPU.
+    staged_hours: BTreeSet<(i64, usize)>,
+    /// Up to this hour an earlier owner of the partition may have stored ids. `None`
+    /// until read from the store.
+    stored_until: Option<i64>,
 }
 
 fn key(topic: usize, event_id: &str) -> String {
     format!("{topic}/{event_id}")
+}
+
+fn topic_of(key: &str) -> usize {
+    key.split_once('/')
+        .and_then(|(topic, _)| topic.parse().ok())
+        .expect("keys are made by `key`")
 }
 
 impl Dedup {
@@ -34,6 +48,8 @@ impl Dedup {
             horizon_ms,
             pending: BTreeMap::new(),
             expired_before: i64::MIN,
+            staged_hours: BTreeSet::new(),
+            stored_until: None,
         }
     }
 
@@ -53,7 +69,15 @@ impl Dedup {
         {
             return Ok(false);
         }
-        if SEEN.get(db, hour_ms, &key)?.is_some() {
+        let stored_until = match self.stored_until {
+            Some(hour) => hour,
+            None => *self
+                .stored_until
+                .insert(SEEN.last_window(db)?.unwrap_or(i64::MIN)),
+        };
+        let may_be_stored =
+            hour_ms <= stored_until || self.staged_hours.contains(&(hour_ms, topic));
+        if may_be_stored && SEEN.get(db, hour_ms, &key)?.is_some() {
             return Ok(false);
         }
         self.pending.entry(hour_ms).or_default().insert(key);
@@ -71,6 +95,7 @@ impl Dedup {
         for hour in hours {
             for key in self.pending.get(hour).into_iter().flatten() {
                 SEEN.put(batch, *hour, key, &())?;
+                self.staged_hours.insert((*hour, topic_of(key)));
             }
         }
         if let Some(watermark) = watermark_ms {
@@ -82,6 +107,7 @@ impl Dedup {
             if cutoff > self.expired_before {
                 SEEN.expire_before(batch, cutoff)?;
                 self.expired_before = cutoff;
+                self.staged_hours = self.staged_hours.split_off(&(cutoff, 0));
             }
         }
         Ok(())
@@ -124,6 +150,26 @@ mod tests {
         assert!(dedup.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
         let mut fresh = Dedup::new(7 * 24 * HOUR_MS);
         assert!(fresh.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
+    }
+
+    #[test]
+    fn a_new_owner_finds_the_ids_an_earlier_owner_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, &[STORE]).unwrap();
+        let mut earlier = Dedup::new(7 * 24 * HOUR_MS);
+        assert!(earlier.first_delivery(&db, 0, H0, "e1").unwrap());
+        assert!(earlier
+            .first_delivery(&db, 0, H0 + 5 * HOUR_MS, "e5")
+            .unwrap());
+        stage(&mut earlier, &db, &[H0, H0 + 5 * HOUR_MS], None);
+        let mut next = Dedup::new(7 * 24 * HOUR_MS);
+        assert!(!next.first_delivery(&db, 0, H0, "e1").unwrap());
+        assert!(!next.first_delivery(&db, 0, H0 + 5 * HOUR_MS, "e5").unwrap());
+        assert!(next.first_delivery(&db, 0, H0 + 6 * HOUR_MS, "e6").unwrap());
+        // An hour it stored itself after taking over is looked up too, for that topic.
+        stage(&mut next, &db, &[H0 + 6 * HOUR_MS], None);
+        assert!(!next.first_delivery(&db, 0, H0 + 6 * HOUR_MS, "e6").unwrap());
+        assert!(next.first_delivery(&db, 1, H0 + 6 * HOUR_MS, "e6").unwrap());
     }
 
     #[test]

@@ -135,6 +135,15 @@ impl PartitionDb {
         Ok(out)
     }
 
+    /// The largest key of `store`, if it has any.
+    pub fn last_key(&self, store: &str) -> Result<Option<Vec<u8>>> {
+        let cf = self.family(store)?;
+        match self.db.iterator_cf(cf, rocksdb::IteratorMode::End).next() {
+            Some(item) => Ok(Some(item.map_err(|e| self.rocks(e))?.0.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// Applies puts atomically; one write per batch keeps RocksDB's write path cheap.
     pub fn put_all<V: Serialize>(&self, store: &str, entries: &[(Vec<u8>, V)]) -> Result<()> {
         let mut batch = self.batch();

@@ -130,6 +130,14 @@ impl<K: StoreKey, V: Serialize + DeserializeOwned> WindowStore<K, V> {
             .collect())
     }
 
+    /// Start of the last window holding anything.
+    pub fn last_window(&self, db: &PartitionDb) -> Result<Option<i64>> {
+        Ok(db.last_key(self.name)?.and_then(|key| {
+            let start = u64::from_be_bytes(key.get(..8)?.try_into().ok()?) ^ (1 << 63);
+            Some(start as i64)
+        }))
+    }
+
     /// Drops every window that ends at or before `cutoff_ms`.
     pub fn expire_before(&self, batch: &mut StateBatch<'_>, cutoff_ms: i64) -> Result<()> {
         let first_kept = self.window_of(cutoff_ms);
@@ -152,6 +160,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = PartitionDb::open(dir.path(), 0, &["daily"]).unwrap();
         let store: WindowStore<String, u32> = WindowStore::new("daily", DAY);
+        assert_eq!(store.last_window(&db).unwrap(), None);
         let mut batch = db.batch();
         for (day, user, n) in [(-1, "u1", 1), (0, "u2", 2), (0, "u1", 3), (1, "u1", 4)] {
             store
@@ -171,6 +180,7 @@ mod tests {
             vec![("u1".to_string(), 3), ("u2".to_string(), 2)]
         );
         assert_eq!(store.get(&db, -DAY, &"u1".into()).unwrap(), Some(1));
+        assert_eq!(store.last_window(&db).unwrap(), Some(DAY));
 
         let mut batch = db.batch();
         store.expire_before(&mut batch, DAY + 7).unwrap();
@@ -181,6 +191,10 @@ mod tests {
         );
         assert!(store.fetch_window(&db, 0).unwrap().is_empty());
         assert_eq!(store.get(&db, DAY, &"u1".into()).unwrap(), Some(4));
+        let mut batch = db.batch();
+        store.expire_before(&mut batch, 3 * DAY).unwrap();
+        db.write(batch).unwrap();
+        assert_eq!(store.last_window(&db).unwrap(), None, "all expired");
     }
 
     #[test]

@@ -61,6 +61,9 @@ async fn drive<F: ProcessorFactory>(consumer: &GroupConsumer<F>, stop: Cancellat
         } else {
             read_ahead > limits.stop_reading_above
         };
+        if was_full != full {
+            context.set_reading_stopped(full);
+        }
         match (was_full, full) {
             (false, true) => full_since = Instant::now(),
             (true, false) => metrics

@@ -232,6 +232,12 @@ impl<F: ProcessorFactory> GroupContext<F> {
         self.read_ahead.bytes()
     }
 
+    /// The driver tells the tasks it reads nothing until they have taken records: their
+    /// merges then stop waiting for topics that have nothing buffered (`merge.rs`).
+    pub fn set_reading_stopped(&self, stopped: bool) {
+        self.read_ahead.set_reading_stopped(stopped);
+    }
+
     /// Hands a record from the consumer's queue to the task owning its partition. Returns
     /// the topic-partition to pause when that task has enough of it waiting.
     pub fn deliver(&self, record: SourceRecord) -> Option<(String, i32)> {

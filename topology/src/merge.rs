@@ -13,8 +13,15 @@
 //! its first event it holds the others back for up to [`STARTUP_WAIT`]: right after an
 //! assignment the first fetch answers of the topics arrive seconds apart, and a topic
 //! given up on then has all its first hours arrive late.
+//!
+//! Neither wait applies while the driver has stopped reading (the instance's read-ahead is
+//! full, `source.rs`): a silent topic cannot deliver until some task takes records, so
+//! holding this task back would only stall it. With a backlog larger than the read-ahead
+//! this is how every run started: the first fetch answers filled the read-ahead with a few
+//! topic-partitions' backlogs and every task waited out the startup wait.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -28,6 +35,12 @@ use crate::source::SourceEvent;
 /// How long a topic that has delivered nothing yet (no record, no end-of-partition) may
 /// hold the others back.
 pub const STARTUP_WAIT: Duration = Duration::from_secs(10);
+/// How often a held-back merge asks whether the driver has stopped reading.
+const STOPPED_CHECK: Duration = Duration::from_millis(50);
+
+/// True while the driver reads nothing (the read-ahead is full): no input can deliver
+/// before some task takes records.
+pub type ReadingStopped = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// One input of the merge: a topic-partition's events and what is known about it.
 struct Input {
@@ -64,6 +77,7 @@ impl Input {
 pub fn by_timestamp(
     inputs: Vec<BoxStream<'static, SourceEvent>>,
     max_wait: Duration,
+    reading_stopped: ReadingStopped,
 ) -> BoxStream<'static, SourceEvent> {
     if inputs.len() == 1 {
         return inputs.into_iter().next().expect("one input");
@@ -80,14 +94,21 @@ pub fn by_timestamp(
             closed: false,
         })
         .collect();
-    futures::stream::unfold(inputs, move |mut inputs| async move {
-        let event = next_event(&mut inputs, max_wait).await?;
-        Some((event, inputs))
-    })
+    futures::stream::unfold(
+        (inputs, reading_stopped),
+        move |(mut inputs, reading_stopped)| async move {
+            let event = next_event(&mut inputs, max_wait, reading_stopped.as_ref()).await?;
+            Some((event, (inputs, reading_stopped)))
+        },
+    )
     .boxed()
 }
 
-async fn next_event(inputs: &mut [Input], max_wait: Duration) -> Option<SourceEvent> {
+async fn next_event(
+    inputs: &mut [Input],
+    max_wait: Duration,
+    reading_stopped: &(dyn Fn() -> bool + Send + Sync),
+) -> Option<SourceEvent> {
     loop {
         // Take whatever is ready without waiting, so a decision sees every available head.
         while let Some((i, event)) = poll_inputs(inputs).now_or_never() {
@@ -96,7 +117,8 @@ async fn next_event(inputs: &mut [Input], max_wait: Duration) -> Option<SourceEv
             }
         }
         let now = Instant::now();
-        if !inputs.iter().any(|input| input.holds_back(now, max_wait)) {
+        let held = inputs.iter().any(|input| input.holds_back(now, max_wait));
+        if !held || reading_stopped() {
             if let Some(record) = take_oldest(inputs) {
                 return Some(SourceEvent::Record(record));
             }
@@ -104,12 +126,14 @@ async fn next_event(inputs: &mut [Input], max_wait: Duration) -> Option<SourceEv
                 return None;
             }
         }
-        // Wait for an input to deliver, or for the first wait among the holders to run out.
+        // Wait for an input to deliver, or for the first wait among the holders to run out;
+        // look again now and then whether the driver stopped reading meanwhile.
         let deadline = inputs
             .iter()
             .filter(|input| input.holds_back(now, max_wait))
             .filter_map(|input| input.empty_since.map(|since| since + max_wait))
-            .min();
+            .min()
+            .map(|deadline| deadline.min(now + STOPPED_CHECK));
         let (i, event) = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, poll_inputs(inputs)).await {
                 Ok(ready) => ready,
@@ -202,6 +226,10 @@ mod tests {
         })
     }
 
+    fn reading() -> ReadingStopped {
+        Arc::new(|| false)
+    }
+
     fn id(event: &SourceEvent) -> (usize, i64) {
         match event {
             SourceEvent::Record(r) => (r.topic, r.offset),
@@ -214,10 +242,14 @@ mod tests {
     async fn interleaves_topics_by_timestamp() {
         let a = stream::iter(vec![record(0, 0, 10), record(0, 1, 30), record(0, 2, 50)]);
         let b = stream::iter(vec![record(1, 0, 20), record(1, 1, 40)]);
-        let merged: Vec<_> = by_timestamp(vec![a.boxed(), b.boxed()], Duration::from_secs(5))
-            .map(|e| id(&e))
-            .collect()
-            .await;
+        let merged: Vec<_> = by_timestamp(
+            vec![a.boxed(), b.boxed()],
+            Duration::from_secs(5),
+            reading(),
+        )
+        .map(|e| id(&e))
+        .collect()
+        .await;
         assert_eq!(merged, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2)]);
     }
 
@@ -225,7 +257,7 @@ mod tests {
     async fn an_empty_topic_holds_the_others_back_only_for_the_wait() {
         let (tx_a, a) = channel();
         let (tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(500));
+        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(500), reading());
         tx_b.send(record(1, 0, 5)).unwrap();
         tx_a.send(record(0, 0, 10)).unwrap();
         assert_eq!(id(&merged.next().await.unwrap()), (1, 0));
@@ -247,7 +279,7 @@ mod tests {
     async fn a_topic_that_delivered_nothing_yet_holds_the_others_back_longer() {
         let (tx_a, a) = channel();
         let (tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(100));
+        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(100), reading());
         tx_a.send(record(0, 0, 10)).unwrap();
         let early = tokio::time::timeout(Duration::from_secs(1), merged.next()).await;
         assert!(
@@ -260,10 +292,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_silent_topic_holds_nothing_back_while_the_driver_reads_nothing() {
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stopped.clone();
+        let reading_stopped: ReadingStopped =
+            Arc::new(move || flag.load(std::sync::atomic::Ordering::Relaxed));
+        let (tx_a, a) = channel();
+        let (_tx_b, b) = channel();
+        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(100), reading_stopped);
+        tx_a.send(record(0, 0, 10)).unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(500), merged.next()).await;
+        assert!(early.is_err(), "held for the silent topic's first fetch");
+        stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        assert_eq!(id(&merged.next().await.unwrap()), (0, 0));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no startup wait while nothing can arrive"
+        );
+    }
+
+    #[tokio::test]
     async fn a_topic_at_its_end_holds_nothing_back() {
         let (tx_a, a) = channel();
         let (tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_secs(60));
+        let mut merged = by_timestamp(vec![a, b], Duration::from_secs(60), reading());
         tx_b.send(SourceEvent::EndOfPartition(1)).unwrap();
         assert_eq!(id(&merged.next().await.unwrap()), (1, -1));
         tx_a.send(record(0, 0, 10)).unwrap();
@@ -287,6 +340,7 @@ mod tests {
         let merged: Vec<_> = by_timestamp(
             vec![a.boxed(), b.boxed(), c.boxed()],
             Duration::from_millis(10),
+            reading(),
         )
         .map(|e| id(&e))
         .collect()

@@ -15,7 +15,7 @@
 //! caught up (Kafka Streams' `buffered.records.per.partition`), so that a stalled task
 //! cannot take the whole read-ahead and stop the others.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,11 +63,23 @@ impl FlowLimits {
 
 /// Record bytes handed on to all tasks of the instance and not taken yet.
 #[derive(Debug, Clone, Default)]
-pub struct ReadAhead(Arc<AtomicUsize>);
+pub struct ReadAhead {
+    bytes: Arc<AtomicUsize>,
+    /// The driver's word that it reads nothing until the tasks have taken records.
+    stopped: Arc<AtomicBool>,
+}
 
 impl ReadAhead {
     pub fn bytes(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    pub fn reading_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    pub fn set_reading_stopped(&self, stopped: bool) {
+        self.stopped.store(stopped, Ordering::Release);
     }
 }
 
@@ -92,12 +104,12 @@ impl TaskInput {
         let bytes = record.payload_bytes();
         self.next_offset = Some(record.offset + 1);
         let waiting = self.waiting.fetch_add(bytes, Ordering::AcqRel) + bytes;
-        self.read_ahead.0.fetch_add(bytes, Ordering::AcqRel);
+        self.read_ahead.bytes.fetch_add(bytes, Ordering::AcqRel);
         // A closed channel means the task is stopping: the record was not taken, so it is
         // not committed either, and the partition's next owner reads it again.
         if self.events.send(SourceEvent::Record(record)).is_err() {
             self.waiting.fetch_sub(bytes, Ordering::AcqRel);
-            self.read_ahead.0.fetch_sub(bytes, Ordering::AcqRel);
+            self.read_ahead.bytes.fetch_sub(bytes, Ordering::AcqRel);
             return false;
         }
         if !self.paused && waiting > limits.pause_above {
@@ -178,7 +190,10 @@ pub fn task_inputs(
             .boxed(),
         );
     }
-    (inputs, crate::merge::by_timestamp(streams, max_task_idle))
+    let driver = read_ahead.clone();
+    let reading_stopped = Arc::new(move || driver.reading_stopped());
+    let merged = crate::merge::by_timestamp(streams, max_task_idle, reading_stopped);
+    (inputs, merged)
 }
 
 /// The task's end of an input.
@@ -191,7 +206,7 @@ struct Receiving {
 impl Receiving {
     fn taken(&self, bytes: usize) {
         self.waiting.fetch_sub(bytes, Ordering::AcqRel);
-        self.read_ahead.0.fetch_sub(bytes, Ordering::AcqRel);
+        self.read_ahead.bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
@@ -252,6 +267,26 @@ mod tests {
             "resumed once"
         );
         assert_eq!(read_ahead.bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_driver_ends_the_wait_for_a_topic_that_sent_nothing_yet() {
+        let limits = FlowLimits::for_read_ahead(1000);
+        let read_ahead = ReadAhead::default();
+        let topics = [("a".into(), 0), ("b".into(), 1)];
+        let (mut inputs, mut stream) =
+            task_inputs(&topics, Duration::from_millis(100), &read_ahead);
+        inputs[0].deliver(record(0, 600), limits);
+        let early = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+        assert!(early.is_err(), "topic b may still deliver: wait for it");
+        // The driver stopped reading: the read-ahead was full (see driver.rs).
+        read_ahead.set_reading_stopped(true);
+        let started = std::time::Instant::now();
+        let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the driver reads nothing more, so b cannot deliver: go on without it");
+        assert!(matches!(first, Some(SourceEvent::Record(r)) if r.offset == 0));
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test]
