@@ -163,15 +163,16 @@ fn the_status_page_in_headless_chromium_shows_partitions_flushes_and_quality() {
     // the instance still runs.
     let mut run = running("page", &[("LAKESTREAM_WINDOWS__FLUSH_INTERVAL", "0s")]);
     // `running` returns after the first file; the attempts' quality scores come with the
-    // first flush of an attempts hour, which can follow it by a moment.
+    // first flush of an attempts hour, which can follow it by a moment, and the partitions
+    // table with the first lag report after a fetch answer (the tick): the first flush
+    // can come before it.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !common::http::get(&run.addr, "/")
-        .1
-        .contains("processed/user_attempts")
-    {
+    let ready =
+        |page: &str| page.contains("processed/user_attempts") && page.contains("id=\"partitions\"");
+    while !ready(&common::http::get(&run.addr, "/").1) {
         assert!(
             Instant::now() < deadline,
-            "no attempts window flushed within 60 s"
+            "no attempts window flushed and no lag reported within 60 s"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
