@@ -126,22 +126,19 @@ impl Orphans {
         batch: &mut StateBatch<'_>,
     ) -> anyhow::Result<(Vec<i64>, u64)> {
         if self.stored_until.is_none() {
-            let last = SESSIONS.scan_all(db)?.last().map(|(hour, _, _)| *hour);
-            self.stored_until = Some(last.unwrap_or(i64::MIN));
+            self.stored_until = Some(SESSIONS.last_window(db)?.unwrap_or(i64::MIN));
         }
         // Sessions staged in this batch are not readable from the database yet.
         let mut fresh_sessions: HashSet<&str> = HashSet::new();
         let mut fresh_waits: Vec<(i64, &Waiting)> = Vec::new();
         for hour in hours {
-            for id in self.pending_sessions.get(hour).into_iter().flatten() {
-                SESSIONS.put(batch, *hour, id, &())?;
-                fresh_sessions.insert(id);
-            }
             if let Some(ids) = self.pending_sessions.get(hour) {
-                self.recent_sessions
-                    .entry(*hour)
-                    .or_default()
-                    .extend(ids.iter().cloned());
+                let cached = self.recent_sessions.entry(*hour).or_default();
+                for id in ids {
+                    SESSIONS.put(batch, *hour, id, &())?;
+                    fresh_sessions.insert(id);
+                    cached.insert(id.clone());
+                }
             }
             for attempt in self.pending_waits.get(hour).into_iter().flatten() {
                 let due = WAITING.window_of(attempt.event_time_ms + self.wait_ms);
