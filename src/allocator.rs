@@ -7,21 +7,27 @@ use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
 const PURGE_DELAY: mi_option_t = 15;
 const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 
-/// Returns freed pages to the system at once instead of a second later, unless
-/// `MIMALLOC_PURGE_DELAY` says otherwise. Windows are dropped hours at a time and the
-/// Parquet writers' buffers come and go with every file, so a second of freed memory
-/// was 96 MiB of the benchmark's peak RSS (788 -> 692 MiB, BENCHMARKS.md round 7).
-pub fn return_freed_memory_at_once() {
+/// How long freed pages stay with the process before they go back to the system.
+/// Windows are dropped hours at a time and the Parquet writers' buffers come and go with
+/// every file: mimalloc's default (1 s) held 96 MiB more at the benchmark's peak than
+/// returning them at once (788 -> 692 MiB, BENCHMARKS.md round 7). At once, though, cost
+/// a `madvise` per freed page run, 3.9% of the CPU; 50 ms batches those (1.2%) and
+/// measured the same peak (BENCHMARKS.md round 9).
+const PURGE_DELAY_MS: std::ffi::c_long = 50;
+
+/// Returns freed pages to the system soon (see [`PURGE_DELAY_MS`]), unless
+/// `MIMALLOC_PURGE_DELAY` says otherwise.
+pub fn return_freed_memory_soon() {
     if std::env::var_os(PURGE_DELAY_ENV).is_none() {
         // SAFETY: sets one integer option; mimalloc reads it on its next purge.
-        unsafe { mi_option_set(PURGE_DELAY, 0) };
+        unsafe { mi_option_set(PURGE_DELAY, PURGE_DELAY_MS) };
     }
 }
 
 /// The purge delay in force, in milliseconds.
-pub fn purge_delay_ms() -> i64 {
+pub fn purge_delay_ms() -> std::ffi::c_long {
     // SAFETY: reads one integer option.
-    unsafe { mi_option_get(PURGE_DELAY) as i64 }
+    unsafe { mi_option_get(PURGE_DELAY) }
 }
 
 #[cfg(test)]
@@ -34,7 +40,7 @@ mod tests {
             return;
         }
         assert_eq!(purge_delay_ms(), 1000, "mimalloc 3's default purge delay");
-        return_freed_memory_at_once();
-        assert_eq!(purge_delay_ms(), 0);
+        return_freed_memory_soon();
+        assert_eq!(purge_delay_ms(), PURGE_DELAY_MS);
     }
 }

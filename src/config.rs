@@ -73,7 +73,7 @@ pub struct KafkaSettings {
     #[serde(with = "humantime_serde")]
     pub revoke_timeout: Duration,
     /// Records (MiB) read from Kafka and not yet taken by their partition tasks, for the
-    /// whole instance; one topic-partition may hold an eighth of it.
+    /// whole instance; one topic-partition may hold half of it before it is paused.
     pub read_ahead_mib: usize,
 }
 
@@ -242,7 +242,7 @@ impl Default for Settings {
                 secrets: Secrets::default(),
                 commit_timeout: Duration::from_secs(10),
                 revoke_timeout: Duration::from_secs(30),
-                read_ahead_mib: 64,
+                read_ahead_mib: 32,
             },
             topics: TopicSettings {
                 attempts: "user.attempts".into(),
@@ -263,7 +263,7 @@ impl Default for Settings {
                 idle_timeout: Duration::from_secs(60),
                 flush_interval: Duration::from_secs(5),
                 max_task_idle: Duration::from_millis(500),
-                memory_budget_mib: 256,
+                memory_budget_mib: 128,
             },
             dead_letters: DeadLetterSettings {
                 enabled: false,

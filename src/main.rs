@@ -70,7 +70,7 @@ enum Command {
 
 fn main() -> ExitCode {
     #[cfg(feature = "mimalloc")]
-    lakestream::allocator::return_freed_memory_at_once();
+    lakestream::allocator::return_freed_memory_soon();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -36,6 +36,7 @@ fn a_small_bench_runs_both_contenders_and_prints_every_figure() {
         "peak RSS under 512 MiB",
         "one Parquet file per dataset, partition and hour",
         "JSON decode",
+        "JSON decode vs serde_json::Value",
         "records skipped by the broker 0, delivered twice 0",
     ] {
         assert!(stdout.contains(figure), "`{figure}` missing:\n{stdout}");

@@ -47,7 +47,7 @@ struct AlgorithmState {
 }
 
 impl AlgorithmState {
-    fn parse(mut f: Fields) -> Result<Self, Rejection> {
+    fn parse(mut f: Fields<'_>) -> Result<Self, Rejection> {
         let mut state = Self::default();
         if let Some(mut sm2) = f.opt_object("sm2")? {
             state.sm2_easiness_factor = sm2.opt_float("easiness_factor", FloatRange::Positive)?;
@@ -67,7 +67,7 @@ impl AlgorithmState {
 }
 
 pub(crate) fn parse(
-    mut f: Fields,
+    mut f: Fields<'_>,
     thresholds: &ResponseTimeThresholds,
 ) -> Result<Attempt, Rejection> {
     let event_id = f.non_empty_string("event_id")?;
@@ -136,7 +136,8 @@ mod tests {
     }
 
     fn run(v: &Value) -> Result<Attempt, Rejection> {
-        let f = Fields::from_json(&serde_json::to_vec(v).unwrap())?;
+        let bytes = serde_json::to_vec(v).unwrap();
+        let f = Fields::from_json(&bytes)?;
         parse(f, &ResponseTimeThresholds::default())
     }
 

@@ -1,13 +1,12 @@
 //! Reading one JSON object field by field, with the dotted path of each
 //! field for rejections (`algorithm_state.sm2.interval`).
 //!
-//! [`Fields`] owns the object and *removes* each field as it is read, so
-//! strings move into the event instead of being copied; a key is therefore
-//! read at most once. Keys never read are dropped with the object, which is
-//! how unknown fields are ignored. `null` counts as absent.
+//! [`Fields`] owns the decoded object (see `json.rs`) and *removes* each field as
+//! it is read; a key is therefore read at most once. Keys never read are dropped
+//! with the object, which is how unknown fields are ignored. `null` counts as
+//! absent.
 
-use serde_json::{Map, Value};
-
+use super::json::{Json, Object};
 use super::reject::{RejectKind, Rejection};
 use super::value::{
     as_bool, as_float, as_int, as_int32, as_non_empty_string, as_object, as_string,
@@ -17,22 +16,22 @@ use super::value::{
 /// One JSON object being read field by field; `path` prefixes field names in
 /// rejections so nested parts are named in full (`algorithm_state.sm2.interval`).
 #[derive(Debug)]
-pub struct Fields {
-    map: Map<String, Value>,
+pub struct Fields<'a> {
+    map: Object<'a>,
     path: String,
 }
 
-impl Fields {
+impl<'a> Fields<'a> {
     /// Parses a record value; the only place the bytes are decoded.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, Rejection> {
+    pub fn from_json(bytes: &'a [u8]) -> Result<Self, Rejection> {
         match serde_json::from_slice(bytes) {
-            Ok(Value::Object(map)) => Ok(Self::new(map)),
+            Ok(Json::Object(map)) => Ok(Self::new(map)),
             Ok(_) => Err(Rejection::of_record("value is not a JSON object")),
             Err(e) => Err(Rejection::of_record(format!("not JSON: {e}"))),
         }
     }
 
-    pub fn new(map: Map<String, Value>) -> Self {
+    pub fn new(map: Object<'a>) -> Self {
         Self {
             map,
             path: String::new(),
@@ -54,13 +53,13 @@ impl Fields {
     fn required<T>(
         &mut self,
         key: &str,
-        conv: impl FnOnce(Value) -> Result<T, String>,
+        conv: impl FnOnce(Json<'a>) -> Result<T, String>,
     ) -> Result<T, Rejection> {
         match self.map.remove(key) {
             None => Err(self
                 .reject(key, "is required but missing")
                 .as_kind(RejectKind::Missing)),
-            Some(Value::Null) => Err(self
+            Some(Json::Null) => Err(self
                 .reject(key, "is required but null")
                 .as_kind(RejectKind::Missing)),
             Some(v) => conv(v).map_err(|reason| self.reject(key, reason)),
@@ -70,10 +69,10 @@ impl Fields {
     fn optional<T>(
         &mut self,
         key: &str,
-        conv: impl FnOnce(Value) -> Result<T, String>,
+        conv: impl FnOnce(Json<'a>) -> Result<T, String>,
     ) -> Result<Option<T>, Rejection> {
         match self.map.remove(key) {
-            None | Some(Value::Null) => Ok(None),
+            None | Some(Json::Null) => Ok(None),
             Some(v) => conv(v).map(Some).map_err(|reason| self.reject(key, reason)),
         }
     }
@@ -128,13 +127,13 @@ impl Fields {
         self.optional(key, as_string_array)
     }
 
-    pub fn object(&mut self, key: &str) -> Result<Fields, Rejection> {
+    pub fn object(&mut self, key: &str) -> Result<Fields<'a>, Rejection> {
         let path = self.path_of(key);
         self.required(key, as_object)
             .map(|map| Fields { map, path })
     }
 
-    pub fn opt_object(&mut self, key: &str) -> Result<Option<Fields>, Rejection> {
+    pub fn opt_object(&mut self, key: &str) -> Result<Option<Fields<'a>>, Rejection> {
         let map = self.optional(key, as_object)?;
         Ok(map.map(|map| Fields {
             map,
@@ -143,19 +142,19 @@ impl Fields {
     }
 
     /// Every entry of an object whose keys are data (e.g. topic -> ability),
-    /// sorted by key so the result does not depend on the map's iteration
-    /// order (serde_json's `preserve_order` feature can flip it).
+    /// sorted by key so the result does not depend on the order of arrival; the
+    /// first invalid value in key order is the one rejected.
     pub fn into_floats_by_key(self, range: FloatRange) -> Result<Vec<(String, f64)>, Rejection> {
-        let mut out = Vec::with_capacity(self.map.len());
-        for (key, v) in self.map {
+        let entries = self.map.into_sorted();
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, v) in entries {
             match as_float(&v, range) {
-                Ok(x) => out.push((key, x)),
+                Ok(x) => out.push((key.into_owned(), x)),
                 Err(reason) => {
                     return Err(Rejection::of_field(format!("{}.{key}", self.path), reason))
                 }
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 }
@@ -163,11 +162,11 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn fields(v: Value) -> Fields {
-        match v {
-            Value::Object(map) => Fields::new(map),
+    fn fields(v: Value) -> Fields<'static> {
+        match Json::from(v) {
+            Json::Object(map) => Fields::new(map),
             _ => unreachable!("tests pass objects"),
         }
     }

@@ -14,6 +14,7 @@
 mod attempt;
 mod features;
 mod fields;
+mod json;
 mod reject;
 mod session;
 mod training;
@@ -23,6 +24,7 @@ pub use attempt::Attempt;
 pub use features::{
     derived_quality, utc_hour, Calendar, ResponseTimeCategory, ResponseTimeThresholds,
 };
+pub use json::Json;
 pub use reject::{RejectKind, Rejection};
 pub use session::{Session, SessionType};
 pub use training::{Algorithm, ModelState, Training};
@@ -121,7 +123,7 @@ pub fn parse(
 /// This decodes the value again, so call it for rejected records only; a
 /// valid event already has [`Event::event_time_ms`].
 pub fn event_time_hint(topic: Topic, value: &[u8]) -> Option<i64> {
-    let serde_json::Value::Object(map) = serde_json::from_slice(value).ok()? else {
+    let json::Json::Object(map) = serde_json::from_slice(value).ok()? else {
         return None;
     };
     let keys: &[&str] = match topic {
@@ -129,7 +131,7 @@ pub fn event_time_hint(topic: Topic, value: &[u8]) -> Option<i64> {
         Topic::Attempts | Topic::Training => &["timestamp"],
     };
     keys.iter()
-        .find_map(|key| value::as_timestamp(map.get(*key)?).ok())
+        .find_map(|key| value::as_timestamp(map.get(key)?).ok())
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub struct Session {
     pub anomaly: Option<String>,
 }
 
-pub(crate) fn parse(mut f: Fields) -> Result<Session, Rejection> {
+pub(crate) fn parse(mut f: Fields<'_>) -> Result<Session, Rejection> {
     let event_id = f.non_empty_string("event_id")?;
     let session_id = f.string("session_id")?;
     let user_id = f.string("user_id")?;
@@ -115,7 +115,7 @@ pub(crate) fn parse(mut f: Fields) -> Result<Session, Rejection> {
     })
 }
 
-fn parse_session_type(f: &mut Fields) -> Result<SessionType, Rejection> {
+fn parse_session_type(f: &mut Fields<'_>) -> Result<SessionType, Rejection> {
     let name = f.string("session_type")?;
     SessionType::from_name(&name).ok_or_else(|| {
         f.reject(

@@ -47,7 +47,7 @@ pub struct ModelState {
 impl ModelState {
     /// The parameters `algorithm` needs are required; anything else in the
     /// object is ignored like any unknown field.
-    fn parse(mut f: Fields, algorithm: Algorithm) -> Result<Self, Rejection> {
+    fn parse(mut f: Fields<'_>, algorithm: Algorithm) -> Result<Self, Rejection> {
         let mut state = Self::default();
         match algorithm {
             Algorithm::Sm2 => {
@@ -87,7 +87,7 @@ pub struct Training {
     pub after: ModelState,
 }
 
-pub(crate) fn parse(mut f: Fields) -> Result<Training, Rejection> {
+pub(crate) fn parse(mut f: Fields<'_>) -> Result<Training, Rejection> {
     let event_id = f.non_empty_string("event_id")?;
     let user_id = f.string("user_id")?;
     let item_id = f.string("item_id")?;
@@ -116,7 +116,7 @@ pub(crate) fn parse(mut f: Fields) -> Result<Training, Rejection> {
     })
 }
 
-fn parse_algorithm(f: &mut Fields) -> Result<Algorithm, Rejection> {
+fn parse_algorithm(f: &mut Fields<'_>) -> Result<Algorithm, Rejection> {
     let name = f.string("algorithm")?;
     Algorithm::from_name(&name).ok_or_else(|| {
         f.reject(

@@ -5,9 +5,14 @@
 use std::fmt;
 
 use chrono::DateTime;
-use serde_json::{Map, Value};
 
-use super::reject::echo;
+use super::json::{Json, Object};
+use super::reject;
+
+/// A value as a rejection shows it.
+fn echo(v: &Json) -> String {
+    reject::echo(&v.to_value())
+}
 
 /// Epoch milliseconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z:
 /// the span RFC 3339 can write, applied to both timestamp forms so they agree.
@@ -67,14 +72,14 @@ impl FloatRange {
     }
 }
 
-pub(super) fn as_string(v: Value) -> Result<String, String> {
+pub(super) fn as_string(v: Json) -> Result<String, String> {
     match v {
-        Value::String(s) => Ok(s),
+        Json::String(s) => Ok(s.into_owned()),
         other => Err(format!("expected a string, got {}", echo(&other))),
     }
 }
 
-pub(super) fn as_non_empty_string(v: Value) -> Result<String, String> {
+pub(super) fn as_non_empty_string(v: Json) -> Result<String, String> {
     match as_string(v)? {
         s if s.is_empty() => Err("expected a non-empty string, got \"\"".to_owned()),
         s => Ok(s),
@@ -83,8 +88,10 @@ pub(super) fn as_non_empty_string(v: Value) -> Result<String, String> {
 
 /// JSON has one number type, so producers that serialise through floats send
 /// `5.0`; a zero fractional part is still the integer 5.
-fn whole_number(v: &Value) -> Option<i64> {
-    let n = v.as_number()?;
+fn whole_number(v: &Json) -> Option<i64> {
+    let Json::Number(n) = v else {
+        return None;
+    };
     if let Some(i) = n.as_i64() {
         return Some(i);
     }
@@ -96,32 +103,36 @@ fn whole_number(v: &Value) -> Option<i64> {
     (x.fract() == 0.0 && x >= -(2f64.powi(63)) && x < 2f64.powi(63)).then_some(x as i64)
 }
 
-pub(super) fn as_int(v: &Value, range: IntRange) -> Result<i64, String> {
+pub(super) fn as_int(v: &Json, range: IntRange) -> Result<i64, String> {
     match whole_number(v) {
         Some(i) if (range.min..=range.max).contains(&i) => Ok(i),
         _ => Err(format!("expected an integer {range}, got {}", echo(v))),
     }
 }
 
-pub(super) fn as_int32(v: &Value, min: i32) -> Result<i32, String> {
+pub(super) fn as_int32(v: &Json, min: i32) -> Result<i32, String> {
     let i = as_int(v, IntRange::between(min.into(), i32::MAX.into()))?;
     Ok(i32::try_from(i).expect("range checked above"))
 }
 
-pub(super) fn as_float(v: &Value, range: FloatRange) -> Result<f64, String> {
-    match v.as_f64() {
+pub(super) fn as_float(v: &Json, range: FloatRange) -> Result<f64, String> {
+    let x = match v {
+        Json::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    match x {
         Some(x) if range.contains(x) => Ok(x),
         _ => Err(format!("expected {}, got {}", range.expected(), echo(v))),
     }
 }
 
-pub(super) fn as_bool(v: &Value) -> Result<bool, String> {
+pub(super) fn as_bool(v: &Json) -> Result<bool, String> {
     match v {
-        Value::Bool(b) => Ok(*b),
-        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
-        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
-        Value::String(s) if s == "true" => Ok(true),
-        Value::String(s) if s == "false" => Ok(false),
+        Json::Bool(b) => Ok(*b),
+        Json::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        Json::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        Json::String(s) if s == "true" => Ok(true),
+        Json::String(s) if s == "false" => Ok(false),
         other => Err(format!(
             "expected true/false, 0/1 or \"true\"/\"false\", got {}",
             echo(other)
@@ -131,12 +142,12 @@ pub(super) fn as_bool(v: &Value) -> Result<bool, String> {
 
 /// An RFC 3339 string with any offset, or integer epoch milliseconds; both
 /// become epoch milliseconds in UTC.
-pub(super) fn as_timestamp(v: &Value) -> Result<i64, String> {
+pub(super) fn as_timestamp(v: &Json) -> Result<i64, String> {
     let ms = match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
+        Json::String(s) => DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
             .map_err(|e| format!("expected an RFC 3339 timestamp, got {} ({e})", echo(v)))?,
-        Value::Number(_) => whole_number(v)
+        Json::Number(_) => whole_number(v)
             .ok_or_else(|| format!("expected integer epoch milliseconds, got {}", echo(v)))?,
         other => {
             return Err(format!(
@@ -155,14 +166,14 @@ pub(super) fn as_timestamp(v: &Value) -> Result<i64, String> {
     }
 }
 
-pub(super) fn as_string_array(v: Value) -> Result<Vec<String>, String> {
-    let Value::Array(items) = v else {
+pub(super) fn as_string_array(v: Json) -> Result<Vec<String>, String> {
+    let Json::Array(items) = v else {
         return Err(format!("expected an array of strings, got {}", echo(&v)));
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         match item {
-            Value::String(s) => out.push(s),
+            Json::String(s) => out.push(s.into_owned()),
             other => {
                 return Err(format!(
                     "expected an array of strings, got {} at index {i}",
@@ -174,9 +185,9 @@ pub(super) fn as_string_array(v: Value) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-pub(super) fn as_object(v: Value) -> Result<Map<String, Value>, String> {
+pub(super) fn as_object<'a>(v: Json<'a>) -> Result<Object<'a>, String> {
     match v {
-        Value::Object(map) => Ok(map),
+        Json::Object(object) => Ok(object),
         other => Err(format!("expected an object, got {}", echo(&other))),
     }
 }
@@ -184,7 +195,13 @@ pub(super) fn as_object(v: Value) -> Result<Map<String, Value>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// serde_json's `json!`, as the `Json` a record decodes to.
+    macro_rules! json {
+        ($($v:tt)+) => {
+            Json::from(serde_json::json!($($v)+))
+        };
+    }
 
     #[test]
     fn integers_accept_whole_floats_and_check_ranges() {
@@ -238,7 +255,7 @@ mod tests {
             (json!("false"), false),
         ];
         for (v, want) in ok {
-            assert_eq!(as_bool(&v), Ok(want), "{v}");
+            assert_eq!(as_bool(&v), Ok(want), "{v:?}");
         }
         for v in [json!(2), json!(1.0), json!("yes"), json!("TRUE"), json!([])] {
             let e = as_bool(&v).unwrap_err();

@@ -37,20 +37,19 @@ impl Default for AnomalyRules {
     }
 }
 
-/// Counts of values per log-scale bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Counts of values per log-scale bucket, held only from the first to the last bucket
+/// with a value: one metric's hour of values spans a few dozen of the 320 buckets, and a
+/// task keeps a sketch per metric and hour for the whole horizon (dense, those were 30 MB
+/// of the benchmark's heap, BENCHMARKS.md round 9). Trimmed at both ends, so two sketches
+/// of the same values compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sketch {
+    /// `counts[i]` is bucket `lo + i`. State written before sketches were trimmed has
+    /// all buckets and no `lo`.
     counts: Vec<u64>,
     n: u64,
-}
-
-impl Default for Sketch {
-    fn default() -> Self {
-        Sketch {
-            counts: vec![0; BUCKETS],
-            n: 0,
-        }
-    }
+    #[serde(default)]
+    lo: usize,
 }
 
 fn log_of(x: f64) -> f64 {
@@ -70,13 +69,38 @@ impl Sketch {
         self.n == 0
     }
 
+    /// Widens the held range to buckets `lo..end`.
+    fn cover(&mut self, lo: usize, end: usize) {
+        if self.counts.is_empty() {
+            self.lo = lo;
+            self.counts.resize(end - lo, 0);
+            return;
+        }
+        if lo < self.lo {
+            self.counts
+                .splice(0..0, std::iter::repeat_n(0, self.lo - lo));
+            self.lo = lo;
+        }
+        if end > self.lo + self.counts.len() {
+            self.counts.resize(end - self.lo, 0);
+        }
+    }
+
     pub fn add(&mut self, x: f64) {
-        self.counts[bucket_of(x)] += 1;
+        let b = bucket_of(x);
+        self.cover(b, b + 1);
+        self.counts[b - self.lo] += 1;
         self.n += 1;
     }
 
     pub fn merge(&mut self, other: &Sketch) {
-        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+        if other.counts.is_empty() {
+            self.n += other.n;
+            return;
+        }
+        self.cover(other.lo, other.lo + other.counts.len());
+        let at = other.lo - self.lo;
+        for (c, o) in self.counts[at..].iter_mut().zip(&other.counts) {
             *c += o;
         }
         self.n += other.n;
@@ -84,20 +108,38 @@ impl Sketch {
 
     /// Removes `other`, which must have been merged in before.
     pub fn subtract(&mut self, other: &Sketch) {
-        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
-            *c = c.saturating_sub(*o);
+        for (i, o) in other.counts.iter().enumerate() {
+            if let Some(c) = (other.lo + i)
+                .checked_sub(self.lo)
+                .and_then(|at| self.counts.get_mut(at))
+            {
+                *c = c.saturating_sub(*o);
+            }
         }
         self.n = self.n.saturating_sub(other.n);
+        let end = self
+            .counts
+            .iter()
+            .rposition(|c| *c > 0)
+            .map_or(0, |i| i + 1);
+        self.counts.truncate(end);
+        let start = self.counts.iter().position(|c| *c > 0).unwrap_or(0);
+        self.counts.drain(..start);
+        self.lo = if self.counts.is_empty() {
+            0
+        } else {
+            self.lo + start
+        };
     }
 
     /// The q-quantile in log space (bucket centre).
     fn quantile(&self, q: f64) -> f64 {
         let rank = (q * self.n as f64).ceil().max(1.0) as u64;
         let mut seen = 0;
-        for (b, c) in self.counts.iter().enumerate() {
+        for (i, c) in self.counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                return (b as f64 + 0.5) / SCALE;
+                return ((self.lo + i) as f64 + 0.5) / SCALE;
             }
         }
         (BUCKETS as f64 - 0.5) / SCALE
@@ -164,5 +206,55 @@ mod tests {
         assert_eq!(a.len(), 2);
         a.subtract(&b);
         assert_eq!(a, before);
+    }
+
+    #[test]
+    fn a_sketch_holds_only_the_buckets_its_values_span() {
+        let values = response_times(5000, 3);
+        let mut sketch = Sketch::default();
+        for x in &values {
+            sketch.add(*x);
+        }
+        let lowest = values.iter().copied().fold(f64::MAX, f64::min);
+        let highest = values.iter().copied().fold(0.0, f64::max);
+        let span = sketch.counts.len();
+        assert_eq!(span, bucket_of(highest) - bucket_of(lowest) + 1);
+        assert!(
+            span < BUCKETS / 3,
+            "{span} buckets held for one metric's values"
+        );
+
+        // Removing the outer values trims the range, back to what the rest alone gives.
+        let mut inner = Sketch::default();
+        inner.add(8000.0);
+        let mut outer = Sketch::default();
+        outer.add(1.0);
+        outer.add(1e8);
+        let mut all = inner.clone();
+        all.merge(&outer);
+        assert!(all.counts.len() > span);
+        all.subtract(&outer);
+        assert_eq!(all, inner);
+        all.subtract(&inner);
+        assert_eq!(all, Sketch::default());
+    }
+
+    #[test]
+    fn sketches_stored_with_every_bucket_still_read() {
+        let mut trimmed = Sketch::default();
+        for x in response_times(2000, 4) {
+            trimmed.add(x);
+        }
+        let mut dense = vec![0u64; BUCKETS];
+        dense[trimmed.lo..trimmed.lo + trimmed.counts.len()].copy_from_slice(&trimmed.counts);
+        let stored = serde_json::json!({"counts": dense, "n": trimmed.n}).to_string();
+        let old: Sketch = serde_json::from_str(&stored).unwrap();
+        for x in [10.0, 8000.0, 1e6] {
+            assert_eq!(old.robust_z(x, 1), trimmed.robust_z(x, 1));
+        }
+        let mut merged = old.clone();
+        merged.merge(&trimmed);
+        assert_eq!(merged.len(), 2 * trimmed.len());
+        assert_eq!(merged.robust_z(8000.0, 1), trimmed.robust_z(8000.0, 1));
     }
 }

@@ -64,6 +64,7 @@ impl PartitionDb {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_write_buffer_manager(&shared().write_buffers);
+        options.set_writable_file_max_buffer_size(FILE_BUFFER_BYTES);
         // Column families are created in this order, so every database of a lineage gives
         // a store the same id: changelog batches (which name families by id) replay on
         // any copy restored from the lineage's snapshot.
@@ -211,6 +212,11 @@ const MEMTABLE_BYTES: usize = 1 << 20;
 /// partitions is mostly empty blocks.
 const ARENA_BLOCK_BYTES: usize = 64 << 10;
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
+/// Most a file writer buffers, the write-ahead log's included. RocksDB grows the buffer
+/// up to this to take a large write batch whole; at its default (1 MiB) the 48 partition
+/// databases' logs held 39 MB of the benchmark's heap (BENCHMARKS.md round 9). A batch
+/// past it goes to the file in more writes, which costs nothing measurable.
+const FILE_BUFFER_BYTES: u64 = 64 << 10;
 
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -336,5 +342,50 @@ mod tests {
         db.write(batch).unwrap();
         assert!(db.scan_prefix::<u32>("s", b"").unwrap().is_empty());
         assert!(db.size_bytes() > 0);
+    }
+
+    /// RocksDB records the options in force in the database's OPTIONS file: the memory
+    /// bounds above must be among them (a setter on the wrong options object is silently
+    /// ignored).
+    #[test]
+    fn the_memory_bounds_are_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, &["s"]).unwrap();
+        let newest = std::fs::read_dir(db.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("OPTIONS-")
+            })
+            .max()
+            .expect("an OPTIONS file");
+        let text = std::fs::read_to_string(newest).unwrap();
+        // `[Section "name"]` headers, each followed by its `key=value` lines.
+        let setting = |section: &str, name: &str| {
+            text.lines()
+                .map(str::trim)
+                .skip_while(|l| *l != section)
+                .skip(1)
+                .take_while(|l| !l.starts_with('['))
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{name} not in {section}"))
+                .to_owned()
+        };
+        let (db_options, store) = ("[DBOptions]", "[CFOptions \"s\"]");
+        assert_eq!(
+            setting(db_options, "writable_file_max_buffer_size"),
+            FILE_BUFFER_BYTES.to_string()
+        );
+        assert_eq!(
+            setting(store, "write_buffer_size"),
+            MEMTABLE_BYTES.to_string()
+        );
+        assert_eq!(
+            setting(store, "arena_block_size"),
+            ARENA_BLOCK_BYTES.to_string()
+        );
     }
 }
