@@ -23,7 +23,7 @@ impl<P: Processor> PartitionTask<P> {
         let mut batch = db.batch();
         let days = self
             .processor
-            .stage(hours, self.windows.watermark_ms(), &mut batch)
+            .stage(hours, self.windows.state_watermark_ms(), &mut batch)
             .map_err(|e| RuntimeError::State {
                 partition,
                 reason: format!("{e:#}"),

@@ -70,4 +70,53 @@ impl MockKafka {
         }
         Ok(())
     }
+
+    /// Makes broker `broker` (ids count from 1) the leader of one partition.
+    pub fn set_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
+        let cluster = Self::cluster_ptr(&self.owner)?;
+        let name = CString::new(topic)
+            .map_err(|_| RuntimeError::Config(format!("topic name `{topic}` has a NUL byte")))?;
+        // SAFETY: valid cluster pointer and a NUL-terminated name.
+        let err = unsafe {
+            rdsys::rd_kafka_mock_partition_set_leader(cluster, name.as_ptr(), partition, broker)
+        };
+        Self::check(err, &format!("leader of {topic}/{partition}"))
+    }
+
+    /// Makes broker `broker` the coordinator of consumer group `group`.
+    pub fn set_group_coordinator(&self, group: &str, broker: i32) -> Result<()> {
+        let cluster = Self::cluster_ptr(&self.owner)?;
+        let key = CString::new(group)
+            .map_err(|_| RuntimeError::Config(format!("group `{group}` has a NUL byte")))?;
+        // SAFETY: valid cluster pointer and NUL-terminated strings.
+        let err = unsafe {
+            rdsys::rd_kafka_mock_coordinator_set(cluster, c"group".as_ptr(), key.as_ptr(), broker)
+        };
+        Self::check(err, &format!("coordinator of group {group}"))
+    }
+
+    /// Takes broker `broker` down (it refuses connections; its partitions keep it as
+    /// their leader, so they cannot be read) or brings it back up.
+    pub fn set_broker_up(&self, broker: i32, up: bool) -> Result<()> {
+        let cluster = Self::cluster_ptr(&self.owner)?;
+        // SAFETY: valid cluster pointer.
+        let err = unsafe {
+            if up {
+                rdsys::rd_kafka_mock_broker_set_up(cluster, broker)
+            } else {
+                rdsys::rd_kafka_mock_broker_set_down(cluster, broker)
+            }
+        };
+        Self::check(err, &format!("broker {broker} up={up}"))
+    }
+
+    fn check(err: rdsys::rd_kafka_resp_err_t, what: &str) -> Result<()> {
+        if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(RuntimeError::Config(format!(
+                "mock cluster refused to set {what}: {err:?}"
+            )))
+        }
+    }
 }

@@ -43,7 +43,8 @@ pub struct Parsed<T> {
 /// What the runtime tells `route` about the task's progress.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteContext {
-    /// Largest event time seen minus grace, before this record.
+    /// The watermark state is judged by (`Windows::state_watermark_ms`), before this
+    /// record.
     pub watermark_ms: Option<i64>,
 }
 

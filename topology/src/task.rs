@@ -220,7 +220,7 @@ impl<P: Processor> PartitionTask<P> {
         let parsed = self.processor.parse(&record);
         time_since(&self.ctx.metrics.stages.parse, started);
         let route_ctx = RouteContext {
-            watermark_ms: self.windows.watermark_ms(),
+            watermark_ms: self.windows.state_watermark_ms(),
         };
         let before = self.windows.max_event_ms();
         if parsed.advances_watermark {
