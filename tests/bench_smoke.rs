@@ -33,6 +33,7 @@ fn a_small_bench_runs_both_contenders_and_prints_every_figure() {
         "(a) bare consumer",
         "(b) lakestream",
         "ratio (b)/(a)",
+        "(a) is the mean of the bare consumer before and after (b)",
         "peak RSS under 512 MiB",
         "one Parquet file per dataset, partition and hour",
         "JSON decode",

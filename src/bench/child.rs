@@ -21,6 +21,22 @@ pub struct Measured {
     pub metrics: String,
 }
 
+impl Measured {
+    /// The bare consumer measured before and after lakestream, as one baseline: the mean
+    /// of both runs' wall and CPU time. This machine's speed drifts by a factor of 1.7
+    /// from one hour to the next, and a baseline taken on one side of the measured run
+    /// only moved the ratio with it. The peak RSS is the first run's: by the second,
+    /// the kernel's peak over reaped children is lakestream's.
+    pub fn bracket(before: &Measured, after: &Measured) -> Measured {
+        Measured {
+            wall_seconds: (before.wall_seconds + after.wall_seconds) / 2.0,
+            cpu_seconds: (before.cpu_seconds + after.cpu_seconds) / 2.0,
+            peak_rss_kib: before.peak_rss_kib,
+            metrics: String::new(),
+        }
+    }
+}
+
 struct Usage {
     cpu_seconds: f64,
     max_rss_kib: u64,

@@ -64,12 +64,19 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         loaded.value_bytes as f64 / 1e6,
         loaded.seconds
     );
-    let bare = child::measure_bare(broker.bootstrap(), &loaded)?;
+    let bare_before = child::measure_bare(broker.bootstrap(), &loaded)?;
     let lakestream = child::measure_lakestream(broker.bootstrap(), &dir, &options)?;
+    let bare_after = child::measure_bare(broker.bootstrap(), &loaded)?;
     let split = split::parse_split(&options)?;
     print!(
         "{}",
-        report::render(&loaded, &bare, &lakestream, &split, &dir)?
+        report::render(
+            &loaded,
+            [&bare_before, &bare_after],
+            &lakestream,
+            &split,
+            &dir
+        )?
     );
     Ok(())
 }

@@ -96,13 +96,15 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// `bare_runs`: the bare consumer before and after lakestream; (a) is their mean.
 pub fn render(
     loaded: &Loaded,
-    bare: &Measured,
+    bare_runs: [&Measured; 2],
     lakestream: &Measured,
     split: &ParseSplit,
     dir: &Path,
 ) -> anyhow::Result<String> {
+    let bare = &Measured::bracket(bare_runs[0], bare_runs[1]);
     let (a, b) = (rates(loaded, bare), rates(loaded, lakestream));
     let ratio = b.events_per_second / a.events_per_second;
     let mut out = String::new();
@@ -122,6 +124,12 @@ pub fn render(
             m.wall_seconds, r.events_per_second, r.mb_per_second, r.cpu_per_million, r.rss_mib
         )?;
     }
+    writeln!(
+        out,
+        "(a) is the mean of the bare consumer before and after (b): {:.0} and {:.0} events/s",
+        rates(loaded, bare_runs[0]).events_per_second,
+        rates(loaded, bare_runs[1]).events_per_second
+    )?;
     writeln!(out, "ratio (b)/(a): {ratio:.2}")?;
     if lakestream.peak_rss_kib == bare.peak_rss_kib {
         writeln!(
