@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::aggregates::{self, Expected};
-use common::http::get_json;
+use common::http::{get_json, metric_sum};
 use common::lake;
 use common::process::Lakestream;
 
@@ -116,6 +116,31 @@ fn the_owner_answers_and_the_other_instance_points_to_it() {
         );
     }
     let expected = aggregates::expected_daily(&produced);
+    // The lake can be complete while the group still rebalances (the instance that joined
+    // second takes its partition then, and until its task has restored the state neither
+    // instance answers for it): query once each instance owns one partition and a query
+    // of each partition is answered by one of them.
+    let answers = |path: &str| get_json(&addr_a, path).0 == 200 || get_json(&addr_b, path).0 == 200;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let owned =
+            [&addr_a, &addr_b].map(|addr| metric_sum(addr, "lakestream_assigned_partitions"));
+        let settled = owned == [1, 1]
+            && [0, 1].iter().all(|p| {
+                expected
+                    .keys()
+                    .find(|(user, _)| partition_of[user] == *p)
+                    .is_some_and(|(user, day)| answers(&format!("/state/users/{user}/daily/{day}")))
+            });
+        if settled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group did not settle: partitions owned {owned:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let mut answered = [0, 0];
     let mut redirected = 0;
     for ((user, day), want) in expected.iter().step_by(3) {
