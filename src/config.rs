@@ -619,9 +619,9 @@ impl Settings {
                 self.quality.max_record_bytes
             ));
         }
-        if self.windows.grace > Duration::from_secs(24 * 3600) {
+        if self.windows.grace > Duration::from_secs(48 * 3600) {
             return fail(format!(
-                "windows.grace is {:?}; at most 24h is supported",
+                "windows.grace is {:?}; at most 48h is supported",
                 self.windows.grace
             ));
         }
@@ -787,6 +787,13 @@ mod tests {
             ),
             (&[("LAKESTREAM_WINDOWS__GRACE", "ten minutes")], "grace"),
             (
+                &[
+                    ("LAKESTREAM_WINDOWS__GRACE", "49h"),
+                    ("LAKESTREAM_STATE__ALLOWED_LATENESS", "3d"),
+                ],
+                "at most 48h is supported",
+            ),
+            (
                 &[("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "0")],
                 "memory_budget_mib",
             ),
@@ -870,6 +877,14 @@ mod tests {
                 "{vars:?}: `{err}` should mention `{expected}`"
             );
         }
+    }
+
+    /// Windows open across two days of event time are supported: past the memory budget
+    /// their rows go to disk (`topology/src/spill.rs`).
+    #[test]
+    fn a_grace_of_up_to_48_hours_is_accepted() {
+        let s = Settings::load(None, &env(&[("LAKESTREAM_WINDOWS__GRACE", "48h")])).unwrap();
+        assert_eq!(s.windows.grace, Duration::from_secs(48 * 3600));
     }
 
     #[test]

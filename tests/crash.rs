@@ -261,6 +261,32 @@ fn crash_while_late_windows_are_written_under_the_memory_budget() {
     fixture.assert_exactly_once();
 }
 
+/// Window rows spilled to disk are scratch: after a crash right after a spill, and one
+/// while spilled windows are being written, the restarted partition replays their records
+/// from Kafka and never reads the dead process's spill files; the lake ends exact.
+#[test]
+fn crashes_around_spilled_windows_lose_and_double_nothing() {
+    let mut fixture = Fixture::new(3000, 11);
+    common::produce(
+        fixture.kafka.bootstrap_servers(),
+        &fixture.topics,
+        &fixture.records(0..3000),
+    );
+    // A day of grace keeps every window open, and 3,000 records are about 3 MB of rows.
+    fixture.settings = vec![
+        ("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB", "1"),
+        ("LAKESTREAM_WINDOWS__GRACE", "24h"),
+    ];
+    fixture.crash_at("after-spill:2", false, "a spill under a 1 MiB budget");
+    fixture.crash_at(
+        "after-file-write:3",
+        true,
+        "writing spilled windows at the end",
+    );
+    fixture.run_clean_to_end();
+    fixture.assert_exactly_once();
+}
+
 /// SIGTERM is the graceful path: open windows are flushed and committed, exit code 0, and
 /// the lake is complete without any restart.
 #[test]

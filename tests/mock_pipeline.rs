@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::events;
@@ -155,21 +155,42 @@ async fn a_quiet_partition_publishes_by_wall_clock() {
     assert_eq!(rows(lake.path(), "raw/user.attempts").len(), 1);
 }
 
+/// Past the budget, window rows move to local disk instead of being written early: each
+/// hour of each dataset and partition is still one file, and every record lands once.
+/// (Written early, the same run split hours into several files.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_memory_budget_writes_the_largest_window_early() {
+async fn past_the_memory_budget_window_rows_spill_to_disk_and_each_hour_is_one_file() {
     let produced = common::generate(5, 20, 1, 5000);
     let (_kafka, lake, settings) = under_a_1_mib_budget("mock", 2, &produced);
-    common::run_to_end(settings).await;
-
-    let spilled = walk_meta(lake.path())
-        .into_iter()
-        .filter(|m| m["flush_reason"] == "memory")
-        .count();
+    let state_dir = settings.state_dir.clone();
+    let metrics = common::run_to_end_metrics(settings).await;
+    let spilled = sample(&metrics, "lakestream_spilled_bytes_total ");
+    println!("spilled {spilled} bytes");
     assert!(
-        spilled > 0,
-        "no window was written early under a 1 MiB budget"
+        spilled > (1 << 20) as f64,
+        "less than the budget went to disk under a 1 MiB budget"
     );
+    let mut files: HashMap<(String, i64, String), usize> = HashMap::new();
+    // Derived day files (no `event_hour`) are rewritten whole, not split.
+    for meta in walk_meta(lake.path()) {
+        let Some(hour) = meta["event_hour"].as_str() else {
+            continue;
+        };
+        let key = (
+            meta["dataset"].as_str().unwrap().to_string(),
+            meta["partition"].as_i64().unwrap(),
+            hour.to_string(),
+        );
+        *files.entry(key).or_default() += 1;
+    }
+    let split: Vec<_> = files.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(split.is_empty(), "hours in more than one file: {split:?}");
     common::checks::assert_exactly_once(lake.path(), &produced);
+    let left = common::lake::walk(&state_dir.join("spill"), |p| p.is_file());
+    assert!(
+        left.is_empty(),
+        "spill files outlived their windows: {left:?}"
+    );
 }
 
 /// Past the budget, the tasks that do not hold the largest window wait for it to be written

@@ -5,9 +5,10 @@ use super::features::{derived_quality, Calendar, ResponseTimeCategory, ResponseT
 use super::fields::Fields;
 use super::reject::Rejection;
 use super::value::{FloatRange, IntRange};
+use serde::{Deserialize, Serialize};
 
 /// A valid attempt with its derived fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub event_id: String,
     pub user_id: String,

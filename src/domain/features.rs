@@ -1,8 +1,10 @@
 //! Derived features shared by the event types (contract section 4): the
 //! response-time category, UTC calendar fields and the derived SM-2 quality.
 
+use serde::{Deserialize, Serialize};
+
 /// How fast an answer came, in the contract's five buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ResponseTimeCategory {
     VeryFast,
     Fast,

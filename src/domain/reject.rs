@@ -4,6 +4,7 @@
 //! an analyst reading the quarantine tier needs: which field, what was expected
 //! and what arrived.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use serde_json::Value;
@@ -13,7 +14,7 @@ use serde_json::Value;
 const ECHO_MAX_CHARS: usize = 64;
 
 /// Which kind of critical check failed; each counts against one quality dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RejectKind {
     /// Not JSON, not an object, or no value at all (validity).
     Malformed,
@@ -45,7 +46,7 @@ impl RejectKind {
 }
 
 /// A record that failed a critical check of the contract (section 5).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub kind: RejectKind,
     /// Dotted path of the offending field (`algorithm_state.sm2.interval`);

@@ -3,6 +3,7 @@
 
 use super::features::utc_hour;
 use super::fields::Fields;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::reject::{echo, RejectKind, Rejection};
@@ -11,7 +12,7 @@ use super::value::FloatRange;
 /// Reported accuracy may differ from the recomputed one by float noise only.
 const ACCURACY_TOLERANCE: f64 = 1e-6;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SessionType {
     Practice,
     Review,
@@ -35,7 +36,7 @@ impl SessionType {
 }
 
 /// A valid session with its derived fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub event_id: String,
     pub session_id: String,

@@ -3,13 +3,14 @@
 
 use super::features::Calendar;
 use super::fields::Fields;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::reject::{echo, Rejection};
 use super::value::{FloatRange, IntRange};
 
 /// The learner model that produced the update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Algorithm {
     Sm2,
     Bkt,
@@ -34,7 +35,7 @@ impl Algorithm {
 
 /// One side of an update. Only the named algorithm's parameters are set, so
 /// the three algorithms can share one flat table.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelState {
     pub sm2_easiness_factor: Option<f64>,
     pub sm2_interval: Option<i32>,
@@ -69,7 +70,7 @@ impl ModelState {
 }
 
 /// A valid training sample with its calendar fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Training {
     pub event_id: String,
     pub user_id: String,

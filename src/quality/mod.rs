@@ -25,7 +25,7 @@ pub use metrics::QualityMetrics;
 pub use rules::QualityRules;
 
 /// What became of one consumed record, kept with its raw row.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     Processed {
         event_time_ms: i64,

@@ -1,8 +1,9 @@
 //! One memory budget for every open window of the process. Tasks report what they buffer.
 //! Past half the limit, tasks write the hours that are closed but waiting for their flush
-//! interval (no extra files: those hours are complete). Past the limit, the task holding
-//! the largest window writes it early as a part file; choosing the largest frees the most
-//! memory per extra file.
+//! interval (no extra files: those hours are complete). Past the limit, tasks move their
+//! window rows to disk (`spill.rs`); only if that fails does the task holding the largest
+//! window write it early as a part file (choosing the largest frees the most memory per
+//! extra file).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,14 +52,15 @@ impl MemoryBudget {
         self.used() > self.limit / 2
     }
 
-    /// True past the limit: tasks that do not hold the largest window wait (see
+    /// True past the limit: tasks spill their windows and wait (see
     /// `PartitionTask::hold_while_over_budget`).
     pub fn over_limit(&self) -> bool {
         self.used() > self.limit
     }
 
-    /// True when the budget is exceeded and `partition` owns the largest window.
-    pub fn should_spill(&self, partition: i32) -> bool {
+    /// True when the budget is exceeded and `partition` owns the largest window: the one
+    /// to write early when spilling fails.
+    pub fn should_write_early(&self, partition: i32) -> bool {
         let usage = self.usage.lock().unwrap();
         let total: usize = usage.values().map(|(b, _)| b).sum();
         if total <= self.limit {
@@ -80,13 +82,16 @@ mod tests {
         let budget = MemoryBudget::new(100);
         budget.report(0, 40, 30);
         budget.report(1, 50, 45);
-        assert!(!budget.should_spill(1), "90 bytes is within the budget");
+        assert!(
+            !budget.should_write_early(1),
+            "90 bytes is within the budget"
+        );
         budget.report(0, 60, 30);
-        assert!(budget.should_spill(1));
-        assert!(!budget.should_spill(0));
+        assert!(budget.should_write_early(1));
+        assert!(!budget.should_write_early(0));
         budget.forget(1);
         assert!(
-            !budget.should_spill(0),
+            !budget.should_write_early(0),
             "60 bytes is within the budget again"
         );
         assert_eq!(budget.used(), 60);
@@ -99,7 +104,10 @@ mod tests {
         assert!(!budget.closed_should_go());
         budget.report(1, 1, 1);
         assert!(budget.closed_should_go());
-        assert!(!budget.should_spill(0), "51 bytes is within the limit");
+        assert!(
+            !budget.should_write_early(0),
+            "51 bytes is within the limit"
+        );
         assert!(!budget.over_limit());
         budget.report(1, 60, 1);
         assert!(budget.over_limit());

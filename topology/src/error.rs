@@ -32,6 +32,14 @@ pub enum RuntimeError {
     MissingTopic { topic: String, detail: String },
     #[error("state of partition {partition}: {reason}")]
     State { partition: i32, reason: String },
+    #[error(
+        "spilled window rows of partition {partition}: {source}; a restart replays them from Kafka"
+    )]
+    Spill {
+        partition: i32,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Timeout(String),
     #[error("{0}")]

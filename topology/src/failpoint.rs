@@ -20,6 +20,8 @@ pub mod points {
     pub const AFTER_SNAPSHOT: &str = "after-snapshot";
     /// The manifest says durable; the Kafka commit has not been sent.
     pub const BEFORE_COMMIT: &str = "before-commit";
+    /// A task moved its window rows to disk past the memory budget (`spill.rs`).
+    pub const AFTER_SPILL: &str = "after-spill";
     /// The Kafka commit request is in flight.
     pub const DURING_COMMIT: &str = "during-commit";
 }

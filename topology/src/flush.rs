@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info, warn};
 
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 use crate::failpoint::{self, points};
 use crate::manifest::Manifest;
 use crate::metrics::time_since;
 use crate::owner;
-use crate::processor::Processor;
+use crate::processor::{DeadLetter, Processor};
 use crate::recent::FlushRecord;
 use crate::sink::{self, FileKey, FileMeta};
+use crate::spill::Spill;
 use crate::state::TaskState;
 use crate::task::PartitionTask;
 use crate::window::HOUR_MS;
@@ -109,6 +110,16 @@ impl<P: Processor> PartitionTask<P> {
             self.ctx.live.insert(self.partition, state.db.clone());
             self.state = Some(state);
         }
+        if self.spill.is_none() {
+            let spill =
+                Spill::open(&self.ctx.config.state_dir, self.partition).map_err(|source| {
+                    RuntimeError::Spill {
+                        partition: self.partition,
+                        source,
+                    }
+                })?;
+            self.spill = Some(spill);
+        }
         owner::announce(store.as_ref(), self.partition, &self.ctx.config.instance).await?;
         info!(offsets = ?manifest.offsets, generation = manifest.generation, "partition recovered");
         self.manifest = manifest;
@@ -144,9 +155,9 @@ impl<P: Processor> PartitionTask<P> {
             self.manifest.save(self.ctx.store.as_ref()).await?;
             time_since(&self.ctx.metrics.stages.manifest, saving);
         }
-        let (mut rows, mut bytes) = (0, 0);
+        let (mut rows, mut bytes, mut letters) = (0, 0, Vec::new());
         for (i, (key, paths)) in plans.iter().enumerate() {
-            let (file_rows, file_bytes) = self.write_file(key, paths, reason).await?;
+            let (file_rows, file_bytes) = self.write_file(key, paths, reason, &mut letters).await?;
             rows += file_rows;
             bytes += file_bytes;
             failpoint::hit(points::AFTER_FILE_WRITE);
@@ -154,7 +165,7 @@ impl<P: Processor> PartitionTask<P> {
                 failpoint::hit(points::BETWEEN_FILES);
             }
         }
-        if self.send_dead_letters(&plans).await? {
+        if self.send_dead_letters(letters).await? {
             failpoint::hit(points::AFTER_DEAD_LETTERS);
         }
         let stating = Instant::now();
@@ -212,32 +223,12 @@ impl<P: Processor> PartitionTask<P> {
         Ok(())
     }
 
-    /// Produces the dead letters of the planned files that are not out yet, and records
-    /// where they ended in the manifest (saved by the caller). Returns whether it sent any.
-    async fn send_dead_letters(&mut self, plans: &[(FileKey, sink::FilePaths)]) -> Result<bool> {
+    /// Produces the dead letters collected from the written files, and records where they
+    /// ended in the manifest (saved by the caller). Returns whether it sent any.
+    async fn send_dead_letters(&mut self, letters: Vec<DeadLetter>) -> Result<bool> {
         let Some(dead_letters) = self.ctx.dead_letters.clone() else {
             return Ok(false);
         };
-        let mut letters = Vec::new();
-        for (key, _) in plans {
-            let Some(buffer) = self
-                .windows
-                .get(key.hour_ms)
-                .and_then(|w| w.buffers[key.dataset].as_ref())
-            else {
-                continue;
-            };
-            letters.extend(
-                self.processor
-                    .dead_letters(key.dataset, &buffer.rows)
-                    .into_iter()
-                    .filter(|l| {
-                        !self
-                            .dead_letters_sent
-                            .contains(&(l.source_topic, l.source_offset))
-                    }),
-            );
-        }
         if letters.is_empty() {
             return Ok(false);
         }
@@ -285,27 +276,97 @@ impl<P: Processor> PartitionTask<P> {
         plans
     }
 
-    /// Writes one planned file and its sidecar; returns its rows and bytes.
+    /// Writes one planned file and its sidecar; returns its rows and bytes, and adds the
+    /// dead letters of its rows that are not out yet to `letters`.
     async fn write_file(
+        &mut self,
+        key: &FileKey,
+        paths: &sink::FilePaths,
+        reason: &str,
+        letters: &mut Vec<DeadLetter>,
+    ) -> Result<(usize, u64)> {
+        let rows = self.take_rows(key)?;
+        let written = self.write_rows(key, paths, reason, &rows).await;
+        if written.is_ok() && self.ctx.dead_letters.is_some() {
+            letters.extend(
+                self.processor
+                    .dead_letters(key.dataset, &rows)
+                    .into_iter()
+                    .filter(|l| {
+                        !self
+                            .dead_letters_sent
+                            .contains(&(l.source_topic, l.source_offset))
+                    }),
+            );
+        }
+        self.put_back(key, rows);
+        written
+    }
+
+    /// All rows of a planned file in arrival order: those spilled to disk, then those in
+    /// memory. Only one file's spilled rows are in memory at a time.
+    fn take_rows(&mut self, key: &FileKey) -> Result<Vec<P::Row>> {
+        let partition = self.partition;
+        let spilled = self
+            .windows
+            .buffer_mut(key.hour_ms, key.dataset)
+            .expect("planned buffer")
+            .spilled;
+        let mut rows = Vec::new();
+        if spilled > 0 {
+            let spill = self.spill.as_ref().expect("spill folder opened by recover");
+            rows = spill
+                .read(key.hour_ms, key.dataset)
+                .map_err(|source| RuntimeError::Spill { partition, source })?;
+            if rows.len() != spilled {
+                let found = rows.len();
+                return Err(RuntimeError::Spill {
+                    partition,
+                    source: std::io::Error::other(format!(
+                        "{found} rows read back, {spilled} spilled"
+                    )),
+                });
+            }
+        }
+        let buffer = self
+            .windows
+            .buffer_mut(key.hour_ms, key.dataset)
+            .expect("planned buffer");
+        rows.append(&mut buffer.rows);
+        Ok(rows)
+    }
+
+    /// Gives the in-memory rows back to their buffer (a failed flush is retried); the
+    /// spilled ones stay on disk until the window is durable.
+    fn put_back(&mut self, key: &FileKey, mut rows: Vec<P::Row>) {
+        let buffer = self
+            .windows
+            .buffer_mut(key.hour_ms, key.dataset)
+            .expect("planned buffer");
+        buffer.rows = rows.split_off(buffer.spilled);
+    }
+
+    async fn write_rows(
         &self,
         key: &FileKey,
         paths: &sink::FilePaths,
         reason: &str,
+        rows: &[P::Row],
     ) -> Result<(usize, u64)> {
         let dataset = &self.datasets[key.dataset];
-        let buffer = self
+        let topic = self
             .windows
             .get(key.hour_ms)
             .and_then(|w| w.buffers[key.dataset].as_ref())
-            .expect("planned buffer");
+            .expect("planned buffer")
+            .topic;
         let encoding = Instant::now();
-        let batch = self
-            .processor
-            .encode(key.dataset, &buffer.rows)
-            .map_err(|e| crate::error::RuntimeError::Encode {
+        let batch = self.processor.encode(key.dataset, rows).map_err(|e| {
+            crate::error::RuntimeError::Encode {
                 path: paths.data.to_string(),
                 reason: format!("{e:#}"),
-            })?;
+            }
+        })?;
         time_since(&self.ctx.metrics.stages.encode, encoding);
         let props = sink::writer_properties(dataset, self.ctx.config.row_group_rows);
         // Parquet encoding happens inside the writer as it uploads: both count as `put`.
@@ -316,9 +377,7 @@ impl<P: Processor> PartitionTask<P> {
             .expect("hour in range");
         let meta = FileMeta {
             dataset: &dataset.path,
-            topic: self.topic_names[buffer.topic]
-                .as_deref()
-                .unwrap_or_default(),
+            topic: self.topic_names[topic].as_deref().unwrap_or_default(),
             partition: self.partition,
             first_offset: key.first_offset,
             last_offset: key.last_offset,
@@ -328,7 +387,7 @@ impl<P: Processor> PartitionTask<P> {
             schema,
             writer: sink::WRITER_VERSION,
             flush_reason: reason,
-            quality: self.processor.describe(key.dataset, &buffer.rows, &batch),
+            quality: self.processor.describe(key.dataset, rows, &batch),
         };
         sink::write_meta(self.ctx.store.as_ref(), &paths.meta, &meta).await?;
         time_since(&self.ctx.metrics.stages.put, putting);
@@ -342,6 +401,12 @@ impl<P: Processor> PartitionTask<P> {
     fn record_durable(&mut self, hours: &[i64]) {
         for hour in hours {
             self.windows.remove(*hour);
+            if let Some(spill) = &self.spill {
+                // Scratch only: a file left behind is deleted when the next task starts.
+                if let Err(error) = spill.remove(*hour, self.datasets.len()) {
+                    warn!(%error, hour, "cannot delete spilled rows of a durable window");
+                }
+            }
         }
         for (t, name) in self.topic_names.iter().enumerate() {
             let (Some(name), Some(next)) = (name, self.next_offset[t]) else {

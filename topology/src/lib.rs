@@ -16,7 +16,8 @@
 //!   records all of it in the partition's [`manifest`], then commits offsets ([`commit`]).
 //! - [`dead_letter`]: optional copies of rejected records in dead-letter topics, produced
 //!   during the flush and recorded in the manifest so each goes out once.
-//! - [`budget`] bounds the memory of all open windows; [`failpoint`] injects crashes for
+//! - [`budget`] bounds the memory of all open windows; past it their rows [`spill`] to local
+//!   disk until their window is written; [`failpoint`] injects crashes for
 //!   tests; [`metrics`] and [`config`] are what they say.
 //!
 //! The protocol is written down in `DESIGN.md` at the repository root.
@@ -43,6 +44,7 @@ pub mod record;
 pub mod runtime;
 pub mod sink;
 pub mod source;
+pub mod spill;
 pub mod state;
 pub mod task;
 pub mod window;

@@ -28,6 +28,7 @@ pub struct RuntimeMetrics {
     pub event_time_lag: GaugeVec,
     pub buffered_bytes: IntGauge,
     pub buffered_bytes_peak: IntGauge,
+    pub spilled_bytes: IntCounter,
     pub rebalances: IntCounterVec,
     pub assigned_partitions: IntGauge,
     pub paused_partitions: IntGauge,
@@ -155,6 +156,11 @@ impl RuntimeMetrics {
         registry
             .register(Box::new(buffered_bytes_peak.clone()))
             .expect("metric registered once");
+        let spilled_bytes = counter(
+            registry,
+            "lakestream_spilled_bytes_total",
+            "Bytes of window rows moved to local disk while the open windows were over the memory budget",
+        );
         let assigned_partitions = IntGauge::new(
             "lakestream_assigned_partitions",
             "Partition tasks owned by this instance",
@@ -259,6 +265,7 @@ impl RuntimeMetrics {
             event_time_lag,
             buffered_bytes,
             buffered_bytes_peak,
+            spilled_bytes,
             rebalances: counter_vec(
                 registry,
                 "lakestream_rebalances_total",
@@ -381,6 +388,8 @@ pub struct StageTimes {
     pub commit: Counter,
     /// Held back while the open windows were over the memory budget (backpressure).
     pub budget_wait: Counter,
+    /// Window rows moved to local disk past the memory budget.
+    pub spill: Counter,
 }
 
 impl StageTimes {
@@ -407,6 +416,7 @@ impl StageTimes {
             manifest: stage("manifest"),
             commit: stage("commit"),
             budget_wait: stage("budget_wait"),
+            spill: stage("spill"),
         }
     }
 }

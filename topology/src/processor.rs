@@ -62,7 +62,8 @@ pub struct DerivedFile<R> {
 /// same records in the same order (per topic) give the same rows and state, which is what
 /// makes replay safe.
 pub trait Processor: Send + Sync + 'static {
-    type Row: Send + Sync + 'static;
+    /// Serializable so that rows of open windows can move to disk past the memory budget.
+    type Row: Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static;
     type Parsed: Send + 'static;
 
     /// Every dataset this processor can emit, in a fixed order.

@@ -6,7 +6,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 
 /// One consumed Kafka record. `topic` is the index into the topology's topic list, so the
 /// hot path carries a byte instead of a string.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SourceRecord {
     pub topic: usize,
     pub partition: i32,

@@ -25,6 +25,7 @@ use crate::metrics::{time_since, RuntimeMetrics};
 use crate::processor::{Dataset, Parsed, Processor, RouteContext};
 use crate::record::SourceRecord;
 use crate::source::SourceEvent;
+use crate::spill::Spill;
 use crate::state::{LiveStores, TaskState};
 use crate::window::{hour_start, Windows, HOUR_MS};
 
@@ -86,6 +87,8 @@ pub struct PartitionTask<P: Processor> {
     pub(crate) manifest: Manifest,
     /// Opened by `recover`, before the first record.
     pub(crate) state: Option<TaskState>,
+    /// Where window rows go past the memory budget; opened by `recover`.
+    pub(crate) spill: Option<Spill>,
     /// Records whose dead letter is already out (recovered from the topic, or sent).
     pub(crate) dead_letters_sent: crate::dead_letter::Sent,
     /// Topics owned by this task, by global topic index; `None` for topics it does not own.
@@ -136,6 +139,7 @@ impl<P: Processor> PartitionTask<P> {
             ),
             manifest: Manifest::new(partition),
             state: None,
+            spill: None,
             dead_letters_sent: Default::default(),
             next_offset: vec![None; all.len()],
             continuity: vec![OffsetContinuity::default(); all.len()],
@@ -350,15 +354,10 @@ impl<P: Processor> PartitionTask<P> {
     }
 
     /// Reports this task's buffered bytes; past half the process's budget writes this
-    /// task's closed hours, past the whole budget the largest window if this task holds
-    /// it (early, as an extra file). Returns whether it flushed.
+    /// task's closed hours, past the whole budget moves this task's window rows to disk
+    /// (`spill.rs`). Returns whether it flushed.
     async fn enforce_budget(&mut self) -> bool {
-        let largest = self.windows.largest();
-        self.ctx.budget.report(
-            self.partition,
-            self.windows.bytes(),
-            largest.map_or(0, |(_, b)| b),
-        );
+        self.report_budget();
         // Closed hours waiting for the flush interval are the cheapest memory to free:
         // they are complete, so writing them adds no file. Late windows go too, at most
         // once per flush interval (each write is a file): when a lagging topic catches up,
@@ -373,35 +372,64 @@ impl<P: Processor> PartitionTask<P> {
         };
         if !due.is_empty() {
             self.flush_until_done(due, "memory").await;
-            let largest = self.windows.largest().map_or(0, |(_, b)| b);
-            self.ctx
-                .budget
-                .report(self.partition, self.windows.bytes(), largest);
+            self.report_budget();
             return true;
         }
-        match largest {
-            Some((hour, bytes)) if self.ctx.budget.should_spill(self.partition) => {
-                info!(
-                    hour,
-                    bytes, "memory budget exceeded: writing the largest window early"
-                );
-                self.flush_until_done(vec![hour], "memory").await;
-                let largest = self.windows.largest().map_or(0, |(_, b)| b);
-                self.ctx
-                    .budget
-                    .report(self.partition, self.windows.bytes(), largest);
-                true
+        if !self.ctx.budget.over_limit() || self.windows.bytes() == 0 {
+            return false;
+        }
+        // Every task over the limit moves all it holds, not only the one with the largest
+        // window: tasks check the budget every few hundred records, and one window at a
+        // time freed memory more slowly than the others filled it.
+        match self.spill_windows() {
+            Ok(()) => {
+                self.report_budget();
+                false
             }
-            _ => false,
+            Err(error) => {
+                warn!(%error, "cannot spill window rows to disk; writing the largest window early");
+                match self.windows.largest() {
+                    Some((hour, _)) if self.ctx.budget.should_write_early(self.partition) => {
+                        self.flush_until_done(vec![hour], "memory").await;
+                        self.report_budget();
+                        true
+                    }
+                    _ => false,
+                }
+            }
         }
     }
 
-    /// Past the budget, waits for the tasks holding the largest windows to write them
-    /// instead of buffering more: one task spills at a time, and while it wrote, the
-    /// others kept consuming and the windows reached 2.3 times the budget (BENCHMARKS.md,
-    /// round 5). Re-checks the budget as it waits, since this task may come to hold the
-    /// largest window itself. The wait is capped so that control messages (a revocation)
-    /// are never held up for long; the next budget check waits again.
+    fn report_budget(&self) {
+        let largest = self.windows.largest().map_or(0, |(_, b)| b);
+        self.ctx
+            .budget
+            .report(self.partition, self.windows.bytes(), largest);
+    }
+
+    /// Moves the rows of every open window from memory to this task's spill files.
+    fn spill_windows(&mut self) -> std::io::Result<()> {
+        let Some(spill) = self.spill.as_ref() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut bytes = 0;
+        for (hour, dataset) in self.windows.in_memory() {
+            bytes += spill.append(hour, dataset, self.windows.rows_of(hour, dataset))?;
+            self.windows.mark_spilled(hour, dataset);
+        }
+        self.ctx.metrics.spilled_bytes.inc_by(bytes);
+        time_since(&self.ctx.metrics.stages.spill, started);
+        crate::failpoint::hit(crate::failpoint::points::AFTER_SPILL);
+        Ok(())
+    }
+
+    /// Past the budget, waits for the other tasks to spill their windows instead of
+    /// buffering more: before this wait, the tasks that were not writing kept consuming
+    /// and the windows reached 2.3 times the budget (BENCHMARKS.md, round 5). Re-checks
+    /// the budget as it waits, since this task may have to spill again itself. The wait is
+    /// capped so that control messages (a revocation) are never held up for long; the next
+    /// budget check waits again.
     async fn hold_while_over_budget(&mut self) {
         if !self.ctx.budget.over_limit() {
             return;

@@ -27,7 +27,11 @@ pub fn hour_start(ts_ms: i64) -> i64 {
 /// Rows of one dataset buffered in one window, with the source offsets they came from.
 #[derive(Debug)]
 pub struct Buffer<R> {
+    /// The rows in memory; the `spilled` rows before them are on disk (`spill.rs`).
     pub rows: Vec<R>,
+    pub spilled: usize,
+    /// Estimated footprint of `rows`.
+    pub bytes: usize,
     pub topic: usize,
     pub first_offset: i64,
     pub last_offset: i64,
@@ -173,11 +177,14 @@ impl<R> Windows<R> {
             .or_insert_with(|| Window::new(hour_ms, datasets, topics, late));
         let buffer = window.buffers[dataset].get_or_insert_with(|| Buffer {
             rows: Vec::new(),
+            spilled: 0,
+            bytes: 0,
             topic,
             first_offset: offset,
             last_offset: offset,
         });
         buffer.rows.push(row);
+        buffer.bytes += bytes;
         buffer.first_offset = buffer.first_offset.min(offset);
         buffer.last_offset = buffer.last_offset.max(offset);
         let min = &mut window.min_offset[topic];
@@ -225,6 +232,49 @@ impl<R> Windows<R> {
         let window = self.open.remove(&hour_ms)?;
         self.bytes -= window.bytes;
         Some(window)
+    }
+
+    /// Buffers with rows in memory, largest first: what to move to disk.
+    pub fn in_memory(&self) -> Vec<(i64, usize)> {
+        let mut found: Vec<(usize, i64, usize)> = self
+            .open
+            .values()
+            .flat_map(|w| {
+                w.buffers.iter().enumerate().filter_map(|(dataset, b)| {
+                    let b = b.as_ref().filter(|b| !b.rows.is_empty())?;
+                    Some((b.bytes, w.hour_ms, dataset))
+                })
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.into_iter().map(|(_, h, d)| (h, d)).collect()
+    }
+
+    /// The in-memory rows of one buffer, to be written to its spill file.
+    pub fn rows_of(&self, hour_ms: i64, dataset: usize) -> &[R] {
+        self.open
+            .get(&hour_ms)
+            .and_then(|w| w.buffers[dataset].as_ref())
+            .map_or(&[], |b| &b.rows)
+    }
+
+    /// The buffer's in-memory rows are on disk now: drop them and their bytes.
+    pub fn mark_spilled(&mut self, hour_ms: i64, dataset: usize) {
+        let Some(window) = self.open.get_mut(&hour_ms) else {
+            return;
+        };
+        let Some(buffer) = window.buffers[dataset].as_mut() else {
+            return;
+        };
+        buffer.spilled += buffer.rows.len();
+        window.bytes -= buffer.bytes;
+        self.bytes -= buffer.bytes;
+        buffer.bytes = 0;
+        buffer.rows = Vec::new();
+    }
+
+    pub fn buffer_mut(&mut self, hour_ms: i64, dataset: usize) -> Option<&mut Buffer<R>> {
+        self.open.get_mut(&hour_ms)?.buffers[dataset].as_mut()
     }
 
     /// The window holding the most bytes, the one written early under memory pressure.
@@ -366,6 +416,36 @@ mod tests {
         w.remove(at(1, 0));
         assert_eq!(w.bytes(), 50);
         assert_eq!(w.min_offset(0), None);
+    }
+
+    #[test]
+    fn spilled_rows_leave_the_byte_count_but_not_the_window() {
+        let mut w: Windows<u32> = Windows::new(GRACE, 2, 1);
+        w.add(at(1, 0), 0, 5, 0, 1, 100);
+        w.add(at(1, 0), 0, 6, 1, 2, 300);
+        w.add(at(2, 0), 0, 7, 0, 3, 50);
+        assert_eq!(
+            w.in_memory(),
+            vec![(at(1, 0), 1), (at(1, 0), 0), (at(2, 0), 0)],
+            "largest first"
+        );
+        assert_eq!(w.rows_of(at(1, 0), 1), &[2]);
+        w.mark_spilled(at(1, 0), 1);
+        assert_eq!(w.bytes(), 150);
+        assert_eq!(w.largest(), Some((at(1, 0), 100)));
+        let b = w.get(at(1, 0)).unwrap().buffers[1].as_ref().unwrap();
+        assert_eq!((b.spilled, b.rows.len(), b.bytes), (1, 0, 0));
+        assert_eq!(w.rows(), 3, "spilled rows are still buffered");
+        assert_eq!(
+            w.min_offset(0),
+            Some(5),
+            "their offsets still hold the commit"
+        );
+        w.add(at(1, 0), 0, 8, 1, 4, 30);
+        let b = w.get(at(1, 0)).unwrap().buffers[1].as_ref().unwrap();
+        assert_eq!((b.spilled, b.rows.len(), b.bytes), (1, 1, 30));
+        w.remove(at(1, 0));
+        assert_eq!(w.bytes(), 50);
     }
 
     #[test]
