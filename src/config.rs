@@ -263,7 +263,7 @@ impl Default for Settings {
                 idle_timeout: Duration::from_secs(60),
                 flush_interval: Duration::from_secs(5),
                 max_task_idle: Duration::from_millis(500),
-                memory_budget_mib: 128,
+                memory_budget_mib: 64,
             },
             dead_letters: DeadLetterSettings {
                 enabled: false,

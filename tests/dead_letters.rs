@@ -188,3 +188,29 @@ fn a_crash_after_the_letters_before_the_manifest_sends_none_twice() {
         "the restart found the crashed flush's letters"
     );
 }
+
+/// Rejected records whose window rows went to disk past the memory budget are
+/// dead-lettered from the rows read back, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_spilled_windows_are_dead_lettered_once() {
+    let (kafka, topics) = with_dead_letter_topics("dlqspill");
+    let produced = common::generate(5, 20, 2, 3000);
+    common::produce(
+        kafka.bootstrap_servers(),
+        &topics,
+        &common::records_of(&produced),
+    );
+    let lake = tempfile::tempdir().unwrap();
+    let mut env = dlq_env(kafka.bootstrap_servers(), &topics, lake.path());
+    env.insert("LAKESTREAM_WINDOWS__MEMORY_BUDGET_MIB".into(), "1".into());
+    env.insert("LAKESTREAM_WINDOWS__GRACE".into(), "24h".into());
+    let metrics = common::run_to_end_metrics(common::settings(&env)).await;
+    let spilled: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lakestream_spilled_bytes_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(spilled > 0.0, "nothing spilled under a 1 MiB budget");
+    common::checks::assert_exactly_once(lake.path(), &produced);
+    assert_letters_match_quarantine(kafka.bootstrap_servers(), &topics, lake.path());
+}

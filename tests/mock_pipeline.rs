@@ -264,8 +264,8 @@ async fn the_read_ahead_stays_within_its_limit_and_nothing_is_lost() {
 }
 
 /// A rebalance while the first instance has stopped reading (its 1 MiB read-ahead is
-/// full) and its tasks wait for a 1 MiB window budget: the revoked tasks still flush and
-/// hand over, what they never took goes back to the read-ahead, and every record lands
+/// full) and its tasks are past a 1 MiB window budget: the revoked tasks still flush
+/// (their spilled rows too) and hand over, what they never took goes back to the read-ahead, and every record lands
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handover_while_reading_is_stopped_and_tasks_wait_loses_nothing() {
@@ -308,11 +308,16 @@ async fn a_handover_while_reading_is_stopped_and_tasks_wait_loses_nothing() {
     let value = |prefix: &str| sample(&metrics, prefix);
     let full = value("lakestream_read_ahead_full_seconds_total ");
     let held = value("lakestream_stage_seconds_total{stage=\"budget_wait\"} ");
+    let spilled = value("lakestream_spilled_bytes_total ");
     let revoked = value("lakestream_rebalances_total{kind=\"revoke\"} ");
-    println!("A: read-ahead full {full} s, tasks held {held} s, {revoked} revocations");
+    println!(
+        "A: read-ahead full {full} s, tasks held {held} s, spilled {spilled} bytes, {revoked} revocations"
+    );
+    // Past the budget every task spills what it holds, so a wait is brief and may not
+    // happen at all; the spill shows the budget was reached.
     assert!(
-        full > 0.0 && held > 0.0,
-        "A never stopped reading or never waited"
+        full > 0.0 && spilled > 0.0,
+        "A never stopped reading or never reached its window budget"
     );
     assert!(
         revoked >= 2.0,

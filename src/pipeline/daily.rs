@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Attempt, Session};
 
+use super::pending::HourMap;
 use super::HOUR_MS;
 
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -83,7 +84,7 @@ pub struct DailyRow {
 pub struct Daily {
     allowed_lateness_ms: i64,
     /// Changes of records not yet durable: event hour -> (day, user) -> stats.
-    pending: BTreeMap<i64, HashMap<(i64, String), DailyStats>>,
+    pending: HourMap<HashMap<(i64, String), DailyStats>>,
     expired_before: i64,
 }
 
@@ -101,7 +102,7 @@ impl Daily {
     pub fn new(allowed_lateness_ms: i64) -> Self {
         Daily {
             allowed_lateness_ms,
-            pending: BTreeMap::new(),
+            pending: HourMap::new(STORE),
             expired_before: i64::MIN,
         }
     }
@@ -110,29 +111,39 @@ impl Daily {
         watermark_ms.is_some_and(|w| day_ms + DAY_MS + self.allowed_lateness_ms <= w)
     }
 
-    fn entry(&mut self, hour_ms: i64, user: &str) -> &mut DailyStats {
+    fn entry(&mut self, hour_ms: i64, user: &str) -> std::io::Result<&mut DailyStats> {
         let day = DAILY.window_of(hour_ms);
-        self.pending
-            .entry(hour_ms)
-            .or_default()
+        Ok(self
+            .pending
+            .entry(hour_ms)?
             .entry((day, user.to_string()))
-            .or_default()
+            .or_default())
     }
 
-    pub fn attempt(&mut self, a: &Attempt, hour_ms: i64, watermark_ms: Option<i64>) -> Applied {
+    pub fn attempt(
+        &mut self,
+        a: &Attempt,
+        hour_ms: i64,
+        watermark_ms: Option<i64>,
+    ) -> std::io::Result<Applied> {
         if self.is_final(DAILY.window_of(hour_ms), watermark_ms) {
-            return Applied::TooLate;
+            return Ok(Applied::TooLate);
         }
-        self.entry(hour_ms, &a.user_id).add_attempt(a);
-        Applied::Counted
+        self.entry(hour_ms, &a.user_id)?.add_attempt(a);
+        Ok(Applied::Counted)
     }
 
-    pub fn session(&mut self, s: &Session, hour_ms: i64, watermark_ms: Option<i64>) -> Applied {
+    pub fn session(
+        &mut self,
+        s: &Session,
+        hour_ms: i64,
+        watermark_ms: Option<i64>,
+    ) -> std::io::Result<Applied> {
         if self.is_final(DAILY.window_of(hour_ms), watermark_ms) {
-            return Applied::TooLate;
+            return Ok(Applied::TooLate);
         }
-        self.entry(hour_ms, &s.user_id).add_session(s);
-        Applied::Counted
+        self.entry(hour_ms, &s.user_id)?.add_session(s);
+        Ok(Applied::Counted)
     }
 
     /// Merges the changes of `hours` into the stored days and expires final days. Returns
@@ -145,8 +156,9 @@ impl Daily {
         batch: &mut StateBatch<'_>,
     ) -> anyhow::Result<Vec<i64>> {
         let mut merged: BTreeMap<(i64, String), DailyStats> = BTreeMap::new();
+        self.pending.load(hours)?;
         for hour in hours {
-            for (key, stats) in self.pending.get(hour).into_iter().flatten() {
+            for (key, stats) in self.pending.get(*hour).into_iter().flatten() {
                 merged.entry(key.clone()).or_default().merge(stats.clone());
             }
         }
@@ -160,8 +172,8 @@ impl Daily {
         if let Some(watermark) = watermark_ms {
             // The first day that can still change; never one with changes in flight.
             let mut cutoff = DAILY.window_of(watermark - self.allowed_lateness_ms);
-            if let Some(first_pending) = self.pending.keys().next() {
-                cutoff = cutoff.min(DAILY.window_of(*first_pending));
+            if let Some(first_pending) = self.pending.first_hour() {
+                cutoff = cutoff.min(DAILY.window_of(first_pending));
             }
             if cutoff > self.expired_before {
                 DAILY.expire_before(batch, cutoff)?;
@@ -173,8 +185,17 @@ impl Daily {
 
     pub fn forget(&mut self, hours: &[i64]) {
         for hour in hours {
-            self.pending.remove(hour);
+            self.pending.remove(*hour);
         }
+    }
+
+    pub fn load(&mut self, hour: i64) -> std::io::Result<()> {
+        self.pending.load(&[hour])
+    }
+
+    /// Moves the pending changes to files in `dir` (see `pending.rs`).
+    pub fn spill(&mut self, dir: &std::path::Path) -> std::io::Result<u64> {
+        self.pending.spill(dir)
     }
 
     /// Every user's row of `day`, in user order: the content of the day's file.
@@ -248,12 +269,20 @@ mod tests {
         let t1 = DAY0 + 3 * HOUR_MS;
         let t2 = DAY0 + 20 * HOUR_MS;
         assert_eq!(
-            daily.attempt(&attempt("u", "i1", true, 1000, t1), hour(t1), None),
+            daily
+                .attempt(&attempt("u", "i1", true, 1000, t1), hour(t1), None)
+                .unwrap(),
             Applied::Counted
         );
-        daily.attempt(&attempt("u", "i1", false, 3000, t2), hour(t2), None);
-        daily.attempt(&attempt("u", "i2", true, 2000, t2), hour(t2), None);
-        daily.session(&session("u", t2 - 90_000, t2), hour(t2), None);
+        daily
+            .attempt(&attempt("u", "i1", false, 3000, t2), hour(t2), None)
+            .unwrap();
+        daily
+            .attempt(&attempt("u", "i2", true, 2000, t2), hour(t2), None)
+            .unwrap();
+        daily
+            .session(&session("u", t2 - 90_000, t2), hour(t2), None)
+            .unwrap();
 
         let mut batch = db.batch();
         let days = daily.stage(&db, &[hour(t1)], None, &mut batch).unwrap();
@@ -292,7 +321,9 @@ mod tests {
         let db = PartitionDb::open(dir.path(), 0, &[STORE]).unwrap();
         let mut daily = Daily::new(2 * DAY_MS);
         let t = DAY0 + HOUR_MS;
-        daily.session(&session("u", t - 60_000, t), hour(t), None);
+        daily
+            .session(&session("u", t - 60_000, t), hour(t), None)
+            .unwrap();
         let mut batch = db.batch();
         daily.stage(&db, &[hour(t)], None, &mut batch).unwrap();
         db.write(batch).unwrap();
@@ -301,11 +332,15 @@ mod tests {
         // Watermark exactly lateness past the day's end: the day no longer changes.
         let watermark = DAY0 + DAY_MS + 2 * DAY_MS;
         assert_eq!(
-            daily.attempt(&attempt("u", "i", true, 5, t), hour(t), Some(watermark)),
+            daily
+                .attempt(&attempt("u", "i", true, 5, t), hour(t), Some(watermark))
+                .unwrap(),
             Applied::TooLate
         );
         assert_eq!(
-            daily.attempt(&attempt("u", "i", true, 5, t), hour(t), Some(watermark - 1)),
+            daily
+                .attempt(&attempt("u", "i", true, 5, t), hour(t), Some(watermark - 1))
+                .unwrap(),
             Applied::Counted,
             "a millisecond earlier it still counts"
         );

@@ -5,10 +5,11 @@
 //! event hour and a lookup only reads the event's own hour. Ids of records still in open
 //! windows are held here until their hour is durable (see `Processor::stage`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 
+use super::pending::HourMap;
 use super::HOUR_MS;
 
 pub const STORE: &str = "dedup";
@@ -19,7 +20,7 @@ const SEEN: WindowStore<String, ()> = WindowStore::new(STORE, HOUR_MS);
 pub struct Dedup {
     horizon_ms: i64,
     /// Ids first seen in records not yet durable, by event hour.
-    pending: BTreeMap<i64, HashSet<String>>,
+    pending: HourMap<HashSet<String>>,
     /// Hours before this were expired from the store already.
     expired_before: i64,
     /// (hour, topic) pairs this task stored ids of. With `stored_until`, the only ones the
@@ -46,7 +47,7 @@ impl Dedup {
     pub fn new(horizon_ms: i64) -> Self {
         Dedup {
             horizon_ms,
-            pending: BTreeMap::new(),
+            pending: HourMap::new(STORE),
             expired_before: i64::MIN,
             staged_hours: BTreeSet::new(),
             stored_until: None,
@@ -62,9 +63,10 @@ impl Dedup {
         event_id: &str,
     ) -> anyhow::Result<bool> {
         let key = key(topic, event_id);
+        self.pending.load(&[hour_ms])?;
         if self
             .pending
-            .get(&hour_ms)
+            .get(hour_ms)
             .is_some_and(|ids| ids.contains(&key))
         {
             return Ok(false);
@@ -80,7 +82,7 @@ impl Dedup {
         if may_be_stored && SEEN.get(db, hour_ms, &key)?.is_some() {
             return Ok(false);
         }
-        self.pending.entry(hour_ms).or_default().insert(key);
+        self.pending.entry(hour_ms)?.insert(key);
         Ok(true)
     }
 
@@ -92,16 +94,17 @@ impl Dedup {
         watermark_ms: Option<i64>,
         batch: &mut StateBatch<'_>,
     ) -> anyhow::Result<()> {
+        self.pending.load(hours)?;
         for hour in hours {
-            for key in self.pending.get(hour).into_iter().flatten() {
+            for key in self.pending.get(*hour).into_iter().flatten() {
                 SEEN.put(batch, *hour, key, &())?;
                 self.staged_hours.insert((*hour, topic_of(key)));
             }
         }
         if let Some(watermark) = watermark_ms {
             let mut cutoff = watermark - self.horizon_ms;
-            if let Some(first_pending) = self.pending.keys().next() {
-                cutoff = cutoff.min(*first_pending);
+            if let Some(first_pending) = self.pending.first_hour() {
+                cutoff = cutoff.min(first_pending);
             }
             let cutoff = SEEN.window_of(cutoff);
             if cutoff > self.expired_before {
@@ -115,8 +118,17 @@ impl Dedup {
 
     pub fn forget(&mut self, hours: &[i64]) {
         for hour in hours {
-            self.pending.remove(hour);
+            self.pending.remove(*hour);
         }
+    }
+
+    pub fn load(&mut self, hour: i64) -> std::io::Result<()> {
+        self.pending.load(&[hour])
+    }
+
+    /// Moves the pending ids to files in `dir` (see `pending.rs`).
+    pub fn spill(&mut self, dir: &std::path::Path) -> std::io::Result<u64> {
+        self.pending.spill(dir)
     }
 }
 
@@ -150,6 +162,25 @@ mod tests {
         assert!(dedup.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
         let mut fresh = Dedup::new(7 * 24 * HOUR_MS);
         assert!(fresh.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
+    }
+
+    /// Pending ids moved to disk still catch redeliveries and still reach the store.
+    #[test]
+    fn spilled_pending_ids_still_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, &[STORE]).unwrap();
+        let mut dedup = Dedup::new(7 * 24 * HOUR_MS);
+        assert!(dedup.first_delivery(&db, 0, H0, "e1").unwrap());
+        assert!(dedup.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
+        assert!(dedup.spill(scratch.path()).unwrap() > 0);
+        assert!(!dedup.first_delivery(&db, 0, H0, "e1").unwrap(), "spilled");
+        stage(&mut dedup, &db, &[H0 + HOUR_MS], None);
+        let mut fresh = Dedup::new(7 * 24 * HOUR_MS);
+        assert!(
+            !fresh.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap(),
+            "a spilled hour is staged whole"
+        );
     }
 
     #[test]

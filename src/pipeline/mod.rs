@@ -11,6 +11,7 @@ pub mod anomaly;
 pub mod daily;
 pub mod dedup;
 pub mod orphans;
+mod pending;
 pub mod pseudonym;
 mod row;
 
@@ -232,6 +233,14 @@ impl LearningProcessor {
         }
     }
 
+    /// Brings the pending state changes of `hour` back from disk (see `pending.rs`).
+    fn load_pending(&mut self, hour: i64) -> anyhow::Result<()> {
+        self.dedup.load(hour)?;
+        self.daily.load(hour)?;
+        self.orphans.load(hour)?;
+        Ok(())
+    }
+
     /// The partition's database; a handle, so the stores can be borrowed mutably beside it.
     fn db(&self) -> anyhow::Result<Arc<PartitionDb>> {
         self.db
@@ -251,6 +260,9 @@ impl LearningProcessor {
         let event_time_ms = event.event_time_ms();
         let hour = event_time_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let db = self.db()?;
+        // Everything that can fail comes before the first change: a retried record must
+        // not find its own id pending and count itself as a duplicate.
+        self.load_pending(hour)?;
         if !self.dedup.first_delivery(&db, t, hour, event.event_id())? {
             self.duplicates[t].inc();
             let outcome = Outcome::Duplicate { event_time_ms };
@@ -263,16 +275,16 @@ impl LearningProcessor {
         let mut rule_error = false;
         let applied = match &event {
             Event::Attempt(a) => {
-                self.orphans.attempt(a, hour, ctx.watermark_ms);
-                self.daily.attempt(a, hour, ctx.watermark_ms)
+                self.orphans.attempt(a, hour, ctx.watermark_ms)?;
+                self.daily.attempt(a, hour, ctx.watermark_ms)?
             }
             Event::Session(s) => {
-                self.orphans.session(s, hour, ctx.watermark_ms);
+                self.orphans.session(s, hour, ctx.watermark_ms)?;
                 if s.reported_accuracy_mismatch.is_some() {
                     self.accuracy_mismatches.inc();
                     rule_error = true;
                 }
-                self.daily.session(s, hour, ctx.watermark_ms)
+                self.daily.session(s, hour, ctx.watermark_ms)?
             }
             Event::Training(_) => daily::Applied::NotAggregated,
         };
@@ -434,6 +446,10 @@ impl Processor for LearningProcessor {
         days.sort_unstable();
         days.dedup();
         Ok(days)
+    }
+
+    fn spill_pending(&mut self, dir: &std::path::Path) -> anyhow::Result<u64> {
+        Ok(self.dedup.spill(dir)? + self.daily.spill(dir)? + self.orphans.spill(dir)?)
     }
 
     fn forget(&mut self, hours: &[i64]) {

@@ -16,6 +16,7 @@ use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 use serde::{Deserialize, Serialize};
 
 use super::daily::DAY_MS;
+use super::pending::HourMap;
 use super::HOUR_MS;
 use crate::domain::{Attempt, Session};
 
@@ -52,8 +53,8 @@ pub struct Orphans {
     /// still holds every flag of the day.
     keep_ms: i64,
     /// Changes of records not yet durable, by the record's event hour.
-    pending_sessions: BTreeMap<i64, HashSet<String>>,
-    pending_waits: BTreeMap<i64, Vec<Waiting>>,
+    pending_sessions: HourMap<HashSet<String>>,
+    pending_waits: HourMap<Vec<Waiting>>,
     /// Latest session end seen: how far the sessions topic has come.
     sessions_until: Option<i64>,
     /// Wait windows before this are judged; `None` until read from the store.
@@ -76,8 +77,8 @@ impl Orphans {
         Orphans {
             wait_ms,
             keep_ms,
-            pending_sessions: BTreeMap::new(),
-            pending_waits: BTreeMap::new(),
+            pending_sessions: HourMap::new(SESSIONS_STORE),
+            pending_waits: HourMap::new(WAITING_STORE),
             sessions_until: None,
             judged_before: None,
             recent_sessions: BTreeMap::new(),
@@ -90,30 +91,38 @@ impl Orphans {
         watermark_ms.is_some_and(|w| event_time_ms < w - self.keep_ms)
     }
 
-    pub fn attempt(&mut self, attempt: &Attempt, hour_ms: i64, watermark_ms: Option<i64>) {
+    pub fn attempt(
+        &mut self,
+        attempt: &Attempt,
+        hour_ms: i64,
+        watermark_ms: Option<i64>,
+    ) -> std::io::Result<()> {
         if self.too_late(attempt.timestamp_ms, watermark_ms) {
-            return;
+            return Ok(());
         }
-        self.pending_waits
-            .entry(hour_ms)
-            .or_default()
-            .push(Waiting {
-                event_id: attempt.event_id.clone(),
-                user_id: attempt.user_id.clone(),
-                session_id: attempt.session_id.clone(),
-                event_time_ms: attempt.timestamp_ms,
-            });
+        self.pending_waits.entry(hour_ms)?.push(Waiting {
+            event_id: attempt.event_id.clone(),
+            user_id: attempt.user_id.clone(),
+            session_id: attempt.session_id.clone(),
+            event_time_ms: attempt.timestamp_ms,
+        });
+        Ok(())
     }
 
-    pub fn session(&mut self, session: &Session, hour_ms: i64, watermark_ms: Option<i64>) {
+    pub fn session(
+        &mut self,
+        session: &Session,
+        hour_ms: i64,
+        watermark_ms: Option<i64>,
+    ) -> std::io::Result<()> {
         self.sessions_until = self.sessions_until.max(Some(session.ended_at_ms));
         if self.too_late(session.ended_at_ms, watermark_ms) {
-            return;
+            return Ok(());
         }
         self.pending_sessions
-            .entry(hour_ms)
-            .or_default()
+            .entry(hour_ms)?
             .insert(session.session_id.clone());
+        Ok(())
     }
 
     /// Stages the changes of `hours`, judges the waits that are over, and returns the days
@@ -128,11 +137,13 @@ impl Orphans {
         if self.stored_until.is_none() {
             self.stored_until = Some(SESSIONS.last_window(db)?.unwrap_or(i64::MIN));
         }
+        self.pending_sessions.load(hours)?;
+        self.pending_waits.load(hours)?;
         // Sessions staged in this batch are not readable from the database yet.
         let mut fresh_sessions: HashSet<&str> = HashSet::new();
         let mut fresh_waits: Vec<(i64, &Waiting)> = Vec::new();
         for hour in hours {
-            if let Some(ids) = self.pending_sessions.get(hour) {
+            if let Some(ids) = self.pending_sessions.get(*hour) {
                 let cached = self.recent_sessions.entry(*hour).or_default();
                 for id in ids {
                     SESSIONS.put(batch, *hour, id, &())?;
@@ -140,7 +151,7 @@ impl Orphans {
                     cached.insert(id.clone());
                 }
             }
-            for attempt in self.pending_waits.get(hour).into_iter().flatten() {
+            for attempt in self.pending_waits.get(*hour).into_iter().flatten() {
                 let due = WAITING.window_of(attempt.event_time_ms + self.wait_ms);
                 WAITING.put(batch, due, &attempt.event_id, attempt)?;
                 fresh_waits.push((due, attempt));
@@ -153,11 +164,10 @@ impl Orphans {
         // hour up to it still has changes in flight (a session there is not readable yet).
         let still_pending = self
             .pending_sessions
-            .keys()
-            .chain(self.pending_waits.keys())
+            .hours()
+            .chain(self.pending_waits.hours())
             .filter(|h| !hours.contains(h))
-            .min()
-            .copied();
+            .min();
         let mut limit = WAITING.window_of(sessions_until) - HOUR_MS;
         if let Some(first) = still_pending {
             limit = limit.min(first - HOUR_MS);
@@ -243,9 +253,19 @@ impl Orphans {
 
     pub fn forget(&mut self, hours: &[i64]) {
         for hour in hours {
-            self.pending_sessions.remove(hour);
-            self.pending_waits.remove(hour);
+            self.pending_sessions.remove(*hour);
+            self.pending_waits.remove(*hour);
         }
+    }
+
+    pub fn load(&mut self, hour: i64) -> std::io::Result<()> {
+        self.pending_sessions.load(&[hour])?;
+        self.pending_waits.load(&[hour])
+    }
+
+    /// Moves the pending sessions and waits to files in `dir` (see `pending.rs`).
+    pub fn spill(&mut self, dir: &std::path::Path) -> std::io::Result<u64> {
+        Ok(self.pending_sessions.spill(dir)? + self.pending_waits.spill(dir)?)
     }
 
     /// The flagged attempts of one day, in event-time order: the day file's rows.
@@ -319,7 +339,8 @@ mod tests {
 
     /// A session of another user that moves the sessions topic to `end`.
     fn clock(o: &mut Orphans, end: i64) {
-        o.session(&session(&format!("clock-{end}"), end), hour(end), None);
+        o.session(&session(&format!("clock-{end}"), end), hour(end), None)
+            .unwrap();
     }
 
     #[test]
@@ -328,11 +349,11 @@ mod tests {
         let db = PartitionDb::open(dir.path(), 0, STORES).unwrap();
         let mut o = Orphans::new(WAIT, 2 * DAY_MS);
         let t = H0 + 10 * 60_000;
-        o.attempt(&attempt("a1", "s1", t), hour(t), None);
-        o.attempt(&attempt("a2", "lost", t), hour(t), None);
+        o.attempt(&attempt("a1", "s1", t), hour(t), None).unwrap();
+        o.attempt(&attempt("a2", "lost", t), hour(t), None).unwrap();
         // s1 ends in the next hour, after the attempts' hour is already durable.
         let end = t + 70 * 60_000;
-        o.session(&session("s1", end), hour(end), None);
+        o.session(&session("s1", end), hour(end), None).unwrap();
         let (days, n) = stage(&mut o, &db, &[hour(t)], end);
         assert_eq!(
             (days.len(), n),
@@ -358,8 +379,9 @@ mod tests {
         let db = PartitionDb::open(dir.path(), 0, STORES).unwrap();
         let mut o = Orphans::new(WAIT, 2 * DAY_MS);
         let t = H0 + 13 * 60_000;
-        o.attempt(&attempt("a1", "s1", t), hour(t), None);
-        o.session(&session("s1", t + 40_000), hour(t), None);
+        o.attempt(&attempt("a1", "s1", t), hour(t), None).unwrap();
+        o.session(&session("s1", t + 40_000), hour(t), None)
+            .unwrap();
         for h in 0..6 {
             let now = H0 + (h + 1) * HOUR_MS;
             clock(&mut o, now);
@@ -375,7 +397,8 @@ mod tests {
         let mut o = Orphans::new(WAIT, 2 * DAY_MS);
         let t = H0 + 5 * 60_000;
         // The sessions topic was read first, far ahead.
-        o.session(&session("s-early", t + 600_000), hour(t), None);
+        o.session(&session("s-early", t + 600_000), hour(t), None)
+            .unwrap();
         clock(&mut o, t + 10 * HOUR_MS);
         stage(
             &mut o,
@@ -387,13 +410,16 @@ mod tests {
             &attempt("kept", "s-early", t),
             hour(t),
             Some(t + 10 * HOUR_MS),
-        );
-        o.attempt(&attempt("lost", "none", t), hour(t), Some(t + 10 * HOUR_MS));
+        )
+        .unwrap();
+        o.attempt(&attempt("lost", "none", t), hour(t), Some(t + 10 * HOUR_MS))
+            .unwrap();
         let (days, n) = stage(&mut o, &db, &[hour(t)], t + 10 * HOUR_MS);
         assert_eq!(n, 1);
         assert_eq!(flagged_ids(&db, days[0]), ["lost"]);
         // Beyond the allowed lateness an attempt is not judged at all.
-        o.attempt(&attempt("ancient", "none", H0), H0, Some(H0 + 3 * DAY_MS));
+        o.attempt(&attempt("ancient", "none", H0), H0, Some(H0 + 3 * DAY_MS))
+            .unwrap();
         clock(&mut o, H0 + 4 * DAY_MS);
         stage(&mut o, &db, &[H0, hour(H0 + 4 * DAY_MS)], H0 + 4 * DAY_MS);
         assert!(!flagged_ids(&db, H0).contains(&"ancient".to_string()));
@@ -405,11 +431,11 @@ mod tests {
         let db = PartitionDb::open(dir.path(), 0, STORES).unwrap();
         let mut o = Orphans::new(WAIT, 2 * DAY_MS);
         let t = H0;
-        o.attempt(&attempt("a1", "s1", t), hour(t), None);
+        o.attempt(&attempt("a1", "s1", t), hour(t), None).unwrap();
         stage(&mut o, &db, &[hour(t)], t);
         // The session's hour is open (not durable) while the sessions topic is far ahead.
         let end = t + 30 * 60_000;
-        o.session(&session("s1", end), hour(end), None);
+        o.session(&session("s1", end), hour(end), None).unwrap();
         clock(&mut o, t + 10 * HOUR_MS);
         assert_eq!(
             stage(&mut o, &db, &[hour(t + 10 * HOUR_MS)], t + 10 * HOUR_MS).1,
@@ -425,12 +451,18 @@ mod tests {
         let db = PartitionDb::open(dir.path(), 0, STORES).unwrap();
         let mut before = Orphans::new(WAIT, 2 * DAY_MS);
         let t = H0 + 20 * 60_000;
-        before.session(&session("s1", t + 60_000), hour(t), None);
+        before
+            .session(&session("s1", t + 60_000), hour(t), None)
+            .unwrap();
         stage(&mut before, &db, &[hour(t)], t);
         // The new owner's cache is empty: only the store knows s1.
         let mut after = Orphans::new(WAIT, 2 * DAY_MS);
-        after.attempt(&attempt("a1", "s1", t), hour(t), None);
-        after.attempt(&attempt("a2", "never", t), hour(t), None);
+        after
+            .attempt(&attempt("a1", "s1", t), hour(t), None)
+            .unwrap();
+        after
+            .attempt(&attempt("a2", "never", t), hour(t), None)
+            .unwrap();
         stage(&mut after, &db, &[hour(t)], t);
         let later = t + WAIT + 2 * HOUR_MS;
         clock(&mut after, later);
@@ -467,12 +499,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = PartitionDb::open(dir.path(), 0, STORES).unwrap();
         let mut o = Orphans::new(WAIT, 2 * DAY_MS);
-        o.attempt(&attempt("a1", "gone", H0), H0, None);
+        o.attempt(&attempt("a1", "gone", H0), H0, None).unwrap();
         o.attempt(
             &attempt("a2", "gone", H0 + 3 * HOUR_MS),
             H0 + 3 * HOUR_MS,
             None,
-        );
+        )
+        .unwrap();
         clock(&mut o, H0 + 4 * HOUR_MS);
         stage(
             &mut o,

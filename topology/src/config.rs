@@ -65,7 +65,7 @@ impl Default for RuntimeConfig {
             idle_timeout: Duration::from_secs(60),
             flush_interval: Duration::from_secs(5),
             max_task_idle: Duration::from_millis(500),
-            memory_budget_bytes: 256 << 20,
+            memory_budget_bytes: 64 << 20,
             read_ahead_bytes: 64 << 20,
             row_group_rows: 128 * 1024,
             commit_timeout: Duration::from_secs(10),

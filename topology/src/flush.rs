@@ -32,6 +32,8 @@ use crate::task::PartitionTask;
 use crate::window::HOUR_MS;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Hours written by one flush when all windows go (see `flush_all_until_done`).
+const STOP_FLUSH_HOURS: usize = 6;
 
 impl<P: Processor> PartitionTask<P> {
     /// Loads the manifest, removes what an interrupted flush left, and primes the replay
@@ -129,9 +131,29 @@ impl<P: Processor> PartitionTask<P> {
     /// Flushes `hours`, retrying with backoff until it succeeds: records stay buffered (and
     /// consumption pauses) while the store is failing, so nothing is lost.
     pub(crate) async fn flush_until_done(&mut self, hours: Vec<i64>, reason: &str) {
+        self.flush_hours_until_done(&hours, reason).await
+    }
+
+    /// Flushes every open window; once this task has spilled, a few hours per flush: a
+    /// flush brings its hours' spilled state changes back into memory and stages them in
+    /// one batch, and with every hour of a long grace at once (all tasks stop together at
+    /// the end of input) that was the process's peak (BENCHMARKS.md, round 10). Otherwise
+    /// the flush stays whole, like flushes of closed hours: one flush for the hours of a
+    /// flush interval saves a manifest, a state batch and a commit per hour in a backlog.
+    pub(crate) async fn flush_all_until_done(&mut self, reason: &str) {
+        let hours = self.windows.all_hours();
+        if hours.is_empty() || !self.has_spilled {
+            return self.flush_hours_until_done(&hours, reason).await;
+        }
+        for chunk in hours.chunks(STOP_FLUSH_HOURS) {
+            self.flush_hours_until_done(chunk, reason).await;
+        }
+    }
+
+    async fn flush_hours_until_done(&mut self, hours: &[i64], reason: &str) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.flush(&hours, reason).await {
+            match self.flush(hours, reason).await {
                 Ok(()) => return,
                 Err(error) => {
                     self.ctx.metrics.write_failures.inc();

@@ -105,6 +105,14 @@ pub trait Processor: Send + Sync + 'static {
     /// The derived files of `days`, read from the stores.
     fn derived(&self, days: &[i64]) -> anyhow::Result<Vec<DerivedFile<Self::Row>>>;
 
+    /// Called when the runtime spills its windows past the memory budget: move the state
+    /// changes held for open hours to files in `dir` (scratch, emptied when the task
+    /// starts), so that they too stay out of memory while many hours are open. Returns the
+    /// bytes written.
+    fn spill_pending(&mut self, _dir: &std::path::Path) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+
     /// Approximate heap bytes held by a buffered row, for the memory budget.
     fn row_bytes(row: &Self::Row) -> usize;
 

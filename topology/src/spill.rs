@@ -37,6 +37,14 @@ impl Spill {
         Ok(Spill { dir })
     }
 
+    /// The processor's scratch folder for its pending state changes
+    /// ([`crate::Processor::spill_pending`]), emptied with the rest.
+    pub fn pending_dir(&self) -> io::Result<PathBuf> {
+        let dir = self.dir.join("pending");
+        fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
     fn path(&self, hour_ms: i64, dataset: usize) -> PathBuf {
         self.dir.join(format!("{hour_ms}-{dataset}.rows"))
     }

@@ -89,6 +89,8 @@ pub struct PartitionTask<P: Processor> {
     pub(crate) state: Option<TaskState>,
     /// Where window rows go past the memory budget; opened by `recover`.
     pub(crate) spill: Option<Spill>,
+    /// Something of this task went to the spill folder.
+    pub(crate) has_spilled: bool,
     /// Records whose dead letter is already out (recovered from the topic, or sent).
     pub(crate) dead_letters_sent: crate::dead_letter::Sent,
     /// Topics owned by this task, by global topic index; `None` for topics it does not own.
@@ -140,6 +142,7 @@ impl<P: Processor> PartitionTask<P> {
             manifest: Manifest::new(partition),
             state: None,
             spill: None,
+            has_spilled: false,
             dead_letters_sent: Default::default(),
             next_offset: vec![None; all.len()],
             continuity: vec![OffsetContinuity::default(); all.len()],
@@ -407,17 +410,23 @@ impl<P: Processor> PartitionTask<P> {
             .report(self.partition, self.windows.bytes(), largest);
     }
 
-    /// Moves the rows of every open window from memory to this task's spill files.
+    /// Moves the rows of every open window from memory to this task's spill files, and
+    /// has the processor do the same with its state changes of open hours.
     fn spill_windows(&mut self) -> std::io::Result<()> {
         let Some(spill) = self.spill.as_ref() else {
             return Ok(());
         };
         let started = Instant::now();
+        self.has_spilled = true;
         let mut bytes = 0;
         for (hour, dataset) in self.windows.in_memory() {
             bytes += spill.append(hour, dataset, self.windows.rows_of(hour, dataset))?;
             self.windows.mark_spilled(hour, dataset);
         }
+        bytes += self
+            .processor
+            .spill_pending(&spill.pending_dir()?)
+            .map_err(std::io::Error::other)?;
         self.ctx.metrics.spilled_bytes.inc_by(bytes);
         time_since(&self.ctx.metrics.stages.spill, started);
         crate::failpoint::hit(crate::failpoint::points::AFTER_SPILL);
@@ -570,7 +579,7 @@ impl<P: Processor> PartitionTask<P> {
             windows = hours.len(),
             "stopping partition task"
         );
-        self.flush_until_done(hours, reason.as_str()).await;
+        self.flush_all_until_done(reason.as_str()).await;
         self.ctx.budget.forget(self.partition);
         self.forget_lag();
         // The next owner (maybe this process again) reopens the database; release it.
