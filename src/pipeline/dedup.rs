@@ -55,7 +55,25 @@ impl Dedup {
     }
 
     /// True for the first delivery of `event_id` in `topic`; remembers it.
+    #[cfg(test)]
     pub fn first_delivery(
+        &mut self,
+        db: &PartitionDb,
+        topic: usize,
+        hour_ms: i64,
+        event_id: &str,
+    ) -> anyhow::Result<bool> {
+        let first = self.is_first_delivery(db, topic, hour_ms, event_id)?;
+        if first {
+            self.remember(topic, hour_ms, event_id)?;
+        }
+        Ok(first)
+    }
+
+    /// True when neither the pending ids nor the store know `event_id` in `topic`. Changes
+    /// nothing: the caller [`Dedup::remember`]s the id once nothing else can fail, or a
+    /// retried record would find its own id and count as a duplicate.
+    pub fn is_first_delivery(
         &mut self,
         db: &PartitionDb,
         topic: usize,
@@ -79,11 +97,13 @@ impl Dedup {
         };
         let may_be_stored =
             hour_ms <= stored_until || self.staged_hours.contains(&(hour_ms, topic));
-        if may_be_stored && SEEN.get(db, hour_ms, &key)?.is_some() {
-            return Ok(false);
-        }
-        self.pending.entry(hour_ms)?.insert(key);
-        Ok(true)
+        Ok(!(may_be_stored && SEEN.get(db, hour_ms, &key)?.is_some()))
+    }
+
+    /// Records `event_id` as delivered, pending until its hour is durable.
+    pub fn remember(&mut self, topic: usize, hour_ms: i64, event_id: &str) -> std::io::Result<()> {
+        self.pending.entry(hour_ms)?.insert(key(topic, event_id));
+        Ok(())
     }
 
     /// Adds the ids of `hours` to the batch and expires hours past the horizon (never an
@@ -162,6 +182,22 @@ mod tests {
         assert!(dedup.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
         let mut fresh = Dedup::new(7 * 24 * HOUR_MS);
         assert!(fresh.first_delivery(&db, 0, H0 + HOUR_MS, "e2").unwrap());
+    }
+
+    /// Asking changes nothing, so a record retried after a later state error is still
+    /// new; only `remember` makes the next delivery a duplicate.
+    #[test]
+    fn asking_does_not_remember() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, &[STORE]).unwrap();
+        let mut dedup = Dedup::new(7 * 24 * HOUR_MS);
+        assert!(dedup.is_first_delivery(&db, 0, H0, "e1").unwrap());
+        assert!(
+            dedup.is_first_delivery(&db, 0, H0, "e1").unwrap(),
+            "retried"
+        );
+        dedup.remember(0, H0, "e1").unwrap();
+        assert!(!dedup.is_first_delivery(&db, 0, H0, "e1").unwrap());
     }
 
     /// Pending ids moved to disk still catch redeliveries and still reach the store.
