@@ -194,7 +194,7 @@ async fn past_the_memory_budget_window_rows_spill_to_disk_and_each_hour_is_one_f
 }
 
 /// Past the budget, the tasks that do not hold the largest window wait for it to be written
-/// instead of buffering more: the open windows stay near the budget.
+/// or spilled instead of buffering more: the open windows stay near the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_wait_while_the_windows_are_over_the_memory_budget() {
     let produced = common::generate(7, 40, 1, 12_000);
@@ -204,7 +204,13 @@ async fn tasks_wait_while_the_windows_are_over_the_memory_budget() {
     let peak = value("lakestream_buffered_bytes_peak ");
     let held = value("lakestream_stage_seconds_total{stage=\"budget_wait\"} ");
     println!("peak {peak} bytes, held {held} s");
-    assert!(held > 0.0, "no task waited under a 1 MiB budget");
+    // Since tasks spill past the budget (round 10) a wait can be too brief to measure:
+    // it was 0 in one run of a busy test binary. What must hold is the bound below, once
+    // the budget has been reached.
+    assert!(
+        peak > 1024.0 * 1024.0,
+        "the windows never reached the 1 MiB budget: the test shows nothing"
+    );
     // Between two budget checks a task adds up to 256 records, so the budget is overrun
     // by up to four tasks' worth of them (1.9 MB measured). Without the wait the windows
     // reached 9.4 MB.

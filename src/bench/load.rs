@@ -84,6 +84,7 @@ impl Broker {
             users: options.users,
             days: options.days,
             seed: options.seed,
+            linger_ms: options.linger_ms,
             lake: Default::default(),
         };
         let bootstrap = self.bootstrap().to_string();

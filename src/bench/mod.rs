@@ -34,6 +34,13 @@ pub struct BenchOptions {
     pub partitions: i32,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The loader's `linger.ms`: how long its producer lets a partition's batch fill. At
+    /// 5 ms (the demo's) the load spreads over 144 partitions in batches of about four
+    /// records, and decompressing a zstd frame per batch was two thirds of the bare
+    /// consumer's CPU: a baseline slowed by the data set's batching, not by the broker
+    /// (BENCHMARKS.md, round 11).
+    #[arg(long, default_value_t = 100)]
+    pub linger_ms: u32,
     /// A running broker with none of the three topics yet (tansu, Kafka); without it the
     /// bench starts librdkafka's mock cluster in this process.
     #[arg(long)]
@@ -49,12 +56,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let broker = load::Broker::start(&options).await?;
     println!(
-        "bench: {} events over {} days, {} users, {} partitions per topic, seed {}; broker: {}",
+        "bench: {} events over {} days, {} users, {} partitions per topic, seed {}, loader linger {} ms; broker: {}",
         options.events,
         options.days,
         options.users,
         options.partitions,
         options.seed,
+        options.linger_ms,
         broker.describe()
     );
     let loaded = broker.load(&options).await?;

@@ -41,6 +41,9 @@ pub struct DemoOptions {
     pub days: u32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How long the producer waits to fill a batch (librdkafka's `linger.ms`).
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u32,
     /// Where the demo lake is written (replaced on every demo run).
     #[arg(long, default_value = "./demo-lake")]
     pub lake: PathBuf,

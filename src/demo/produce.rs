@@ -27,7 +27,7 @@ impl Produced {
 pub fn produce(bootstrap: &str, options: &DemoOptions) -> anyhow::Result<Produced> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
+        .set("linger.ms", options.linger_ms.to_string())
         // Large compressed batches: the mock cluster caps each partition's log by bytes.
         .set("compression.type", "zstd")
         .set("batch.size", "1000000")

@@ -423,7 +423,10 @@ impl<P: Processor> PartitionTask<P> {
     fn record_durable(&mut self, hours: &[i64]) {
         for hour in hours {
             self.windows.remove(*hour);
-            if let Some(spill) = &self.spill {
+            // A task that never spilled has no spill files to delete: no failing unlink
+            // per dataset and hour.
+            let spill = self.spill.as_ref().filter(|_| self.has_spilled);
+            if let Some(spill) = spill {
                 // Scratch only: a file left behind is deleted when the next task starts.
                 if let Err(error) = spill.remove(*hour, self.datasets.len()) {
                     warn!(%error, hour, "cannot delete spilled rows of a durable window");
