@@ -2,7 +2,9 @@
 //! `quality::anomaly`), summed over the horizon. Like every state change, the sketches of
 //! records not yet durable wait here, by hour, until the runtime stages them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 
@@ -47,7 +49,7 @@ impl Anomalies {
             durable: None,
             pending: BTreeMap::new(),
             user_counts: BTreeMap::new(),
-            horizon: HashMap::new(),
+            horizon: HashMap::default(),
             staged: Vec::new(),
             expire_before: None,
             expired_before: i64::MIN,

@@ -6,7 +6,9 @@
 //! durable. Events whose day ended more than the allowed lateness before the watermark
 //! no longer change the aggregate; days past that point are final and leave the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 use serde::{Deserialize, Serialize};

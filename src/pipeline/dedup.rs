@@ -5,7 +5,9 @@
 //! event hour and a lookup only reads the event's own hour. Ids of records still in open
 //! windows are held here until their hour is durable (see `Processor::stage`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::HashSet;
 
 use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 

@@ -10,7 +10,9 @@
 //! seen are held per event hour until the runtime says that hour is durable, so a replay
 //! neither judges an attempt twice nor forgets one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::HashSet;
 
 use lakestream_state::{PartitionDb, StateBatch, WindowStore};
 use serde::{Deserialize, Serialize};
@@ -140,7 +142,7 @@ impl Orphans {
         self.pending_sessions.load(hours)?;
         self.pending_waits.load(hours)?;
         // Sessions staged in this batch are not readable from the database yet.
-        let mut fresh_sessions: HashSet<&str> = HashSet::new();
+        let mut fresh_sessions: HashSet<&str> = HashSet::default();
         let mut fresh_waits: Vec<(i64, &Waiting)> = Vec::new();
         for hour in hours {
             if let Some(ids) = self.pending_sessions.get(*hour) {

@@ -2,7 +2,7 @@
 //! column, stored in the file's sidecar. Distinct counts are exact (a file holds one
 //! partition's hour); nested columns get their null share only.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
@@ -53,7 +53,7 @@ pub fn profile(batch: &RecordBatch) -> Vec<ColumnProfile> {
 /// Numbers as f64: min, max, mean, distinct (by bit pattern).
 fn numbers(values: impl Iterator<Item = f64>, p: &mut ColumnProfile) {
     let (mut min, mut max, mut sum, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0u64);
-    let mut distinct = HashSet::new();
+    let mut distinct = HashSet::default();
     for v in values {
         min = min.min(v);
         max = max.max(v);
@@ -75,7 +75,7 @@ fn ordered<T: Ord + std::hash::Hash + Copy>(
     show: impl Fn(T) -> Value,
     p: &mut ColumnProfile,
 ) {
-    let mut distinct = HashSet::new();
+    let mut distinct = HashSet::default();
     let (mut min, mut max) = (None::<T>, None::<T>);
     for v in values {
         min = Some(min.map_or(v, |m| m.min(v)));

@@ -20,6 +20,6 @@ pub mod store;
 pub mod typed;
 
 pub use changelog::Changelog;
-pub use snapshot::{SnapshotError, SnapshotManifest, Snapshots, Transfer};
+pub use snapshot::{Checkpoint, SnapshotError, SnapshotManifest, Snapshots, Transfer};
 pub use store::{Applied, PartitionDb, StateBatch, StateError};
 pub use typed::{KeyValueStore, StoreKey, WindowStore};
