@@ -33,10 +33,8 @@ use crate::record::SourceRecord;
 use crate::source::SourceEvent;
 
 /// How long a topic that has delivered nothing yet (no record, no end-of-partition) may
-/// hold the others back. At 10 s the benchmark's tasks whose topics had all delivered
-/// could not keep two cores busy from its 7th to its 11th second while the others waited
-/// it out; at 3 s they can, and no event hour got a second file (BENCHMARKS.md, round 12).
-pub const STARTUP_WAIT: Duration = Duration::from_secs(3);
+/// hold the others back.
+pub const STARTUP_WAIT: Duration = Duration::from_secs(10);
 /// How often a held-back merge asks whether the driver has stopped reading.
 const STOPPED_CHECK: Duration = Duration::from_millis(50);
 
