@@ -251,14 +251,14 @@ impl<'a> Snapshots<'a> {
             } else {
                 None
             };
-            match (file.remote_table, body) {
-                (Some(remote), body) => {
+            match file.remote_table {
+                Some(remote) => {
                     if let Some(body) = body {
                         self.put(self.at(&format!("sst/{remote}")), body).await?;
                     }
                     manifest.tables.push((remote, file.name));
                 }
-                (None, body) => {
+                None => {
                     let body = body.expect("per-snapshot files are always uploaded");
                     self.put(
                         self.at(&format!("snapshots/{generation}/{}", file.name)),
