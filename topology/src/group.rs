@@ -99,6 +99,7 @@ impl<F: ProcessorFactory> GroupContext<F> {
                 &topics,
                 self.task_ctx.config.max_task_idle,
                 &self.read_ahead,
+                self.flow_limits(),
             );
             for input in &mut inputs {
                 let start = starts

@@ -19,6 +19,13 @@
 //! holding this task back would only stall it. With a backlog larger than the read-ahead
 //! this is how every run started: the first fetch answers filled the read-ahead with a few
 //! topic-partitions' backlogs and every task waited out the startup wait.
+//!
+//! The startup wait also ends once the driver has handed on `startup_bytes` (a read-ahead's
+//! worth) of other records since the merge began: the broker is then serving this topic's
+//! partition behind the others (its fetch answers are full before they reach it), and
+//! waiting for it idled half the cores of the benchmark for four seconds while the
+//! read-ahead was being taken and refilled (BENCHMARKS.md, round 13). A small backlog never
+//! reaches that much, so there only time ends the wait.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,9 +45,14 @@ pub const STARTUP_WAIT: Duration = Duration::from_secs(10);
 /// How often a held-back merge asks whether the driver has stopped reading.
 const STOPPED_CHECK: Duration = Duration::from_millis(50);
 
-/// True while the driver reads nothing (the read-ahead is full): no input can deliver
-/// before some task takes records.
-pub type ReadingStopped = Arc<dyn Fn() -> bool + Send + Sync>;
+/// What a merge sees of the instance's driver (`source.rs`).
+pub trait DriverView: Send + Sync {
+    /// True while the driver reads nothing (the read-ahead is full): no input can deliver
+    /// before some task takes records.
+    fn reading_stopped(&self) -> bool;
+    /// Record bytes the driver has handed to the instance's tasks so far.
+    fn handed_on(&self) -> u64;
+}
 
 /// One input of the merge: a topic-partition's events and what is known about it.
 struct Input {
@@ -53,15 +65,19 @@ struct Input {
     empty_since: Option<Instant>,
     /// The input stream ended (the queue was dropped).
     closed: bool,
+    /// A record or end-of-partition came: the startup wait is over for this input.
+    delivered: bool,
 }
 
 impl Input {
     /// True when the merge may not hand on another input's record before this one
-    /// delivers or its wait runs out.
-    fn holds_back(&self, now: Instant, max_wait: Duration) -> bool {
+    /// delivers or its wait runs out. `startup_over`: an input that never delivered no
+    /// longer holds back.
+    fn holds_back(&self, now: Instant, max_wait: Duration, startup_over: bool) -> bool {
         self.head.is_none()
             && !self.at_end
             && !self.closed
+            && (self.delivered || !startup_over)
             && self
                 .empty_since
                 .is_none_or(|since| now.duration_since(since) < max_wait)
@@ -72,12 +88,28 @@ impl Input {
     }
 }
 
+/// The merge's view of the driver and where the startup wait ends.
+struct Startup {
+    driver: Arc<dyn DriverView>,
+    /// The driver's `handed_on` at which inputs that never delivered stop holding back.
+    over_at: u64,
+}
+
+impl Startup {
+    fn over(&self) -> bool {
+        self.driver.handed_on() >= self.over_at
+    }
+}
+
 /// Merges `inputs` (one per topic-partition) into one stream ordered by record timestamp
 /// as far as the inputs allow. End-of-partition and error events pass straight through.
+/// `startup_bytes`: how much the driver may hand on to the instance's tasks before an
+/// input that delivered nothing stops holding the others back.
 pub fn by_timestamp(
     inputs: Vec<BoxStream<'static, SourceEvent>>,
     max_wait: Duration,
-    reading_stopped: ReadingStopped,
+    driver: Arc<dyn DriverView>,
+    startup_bytes: u64,
 ) -> BoxStream<'static, SourceEvent> {
     if inputs.len() == 1 {
         return inputs.into_iter().next().expect("one input");
@@ -92,22 +124,24 @@ pub fn by_timestamp(
             at_end: false,
             empty_since: Some(first_wait_from),
             closed: false,
+            delivered: false,
         })
         .collect();
-    futures::stream::unfold(
-        (inputs, reading_stopped),
-        move |(mut inputs, reading_stopped)| async move {
-            let event = next_event(&mut inputs, max_wait, reading_stopped.as_ref()).await?;
-            Some((event, (inputs, reading_stopped)))
-        },
-    )
+    let startup = Startup {
+        over_at: driver.handed_on().saturating_add(startup_bytes),
+        driver,
+    };
+    futures::stream::unfold((inputs, startup), move |(mut inputs, startup)| async move {
+        let event = next_event(&mut inputs, max_wait, &startup).await?;
+        Some((event, (inputs, startup)))
+    })
     .boxed()
 }
 
 async fn next_event(
     inputs: &mut [Input],
     max_wait: Duration,
-    reading_stopped: &(dyn Fn() -> bool + Send + Sync),
+    startup: &Startup,
 ) -> Option<SourceEvent> {
     loop {
         // Take whatever is ready without waiting, so a decision sees every available head.
@@ -117,8 +151,11 @@ async fn next_event(
             }
         }
         let now = Instant::now();
-        let held = inputs.iter().any(|input| input.holds_back(now, max_wait));
-        if !held || reading_stopped() {
+        let startup_over = startup.over();
+        let held = inputs
+            .iter()
+            .any(|input| input.holds_back(now, max_wait, startup_over));
+        if !held || startup.driver.reading_stopped() {
             if let Some(record) = take_oldest(inputs) {
                 return Some(SourceEvent::Record(record));
             }
@@ -130,7 +167,7 @@ async fn next_event(
         // look again now and then whether the driver stopped reading meanwhile.
         let deadline = inputs
             .iter()
-            .filter(|input| input.holds_back(now, max_wait))
+            .filter(|input| input.holds_back(now, max_wait, startup_over))
             .filter_map(|input| input.empty_since.map(|since| since + max_wait))
             .min()
             .map(|deadline| deadline.min(now + STOPPED_CHECK));
@@ -153,12 +190,14 @@ fn accept(inputs: &mut [Input], i: usize, event: Option<SourceEvent>) -> Option<
     match event {
         Some(SourceEvent::Record(record)) => {
             input.head = Some(record);
+            input.delivered = true;
             input.at_end = false;
             input.empty_since = None;
             None
         }
         Some(SourceEvent::EndOfPartition(topic)) => {
             input.at_end = true;
+            input.delivered = true;
             Some(SourceEvent::EndOfPartition(topic))
         }
         Some(error @ SourceEvent::Error(_)) => Some(error),
@@ -204,6 +243,7 @@ fn poll_inputs(
 mod tests {
     use super::*;
     use futures::stream;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use tokio::sync::mpsc;
 
     fn channel() -> (
@@ -226,9 +266,29 @@ mod tests {
         })
     }
 
-    fn reading() -> ReadingStopped {
-        Arc::new(|| false)
+    /// A driver whose state the test sets.
+    #[derive(Default)]
+    struct Driver {
+        stopped: AtomicBool,
+        handed_on: AtomicU64,
     }
+
+    impl DriverView for Driver {
+        fn reading_stopped(&self) -> bool {
+            self.stopped.load(Ordering::Relaxed)
+        }
+
+        fn handed_on(&self) -> u64 {
+            self.handed_on.load(Ordering::Relaxed)
+        }
+    }
+
+    /// A driver that keeps reading; with [`NEVER`], only time ends the startup wait.
+    fn reading() -> Arc<Driver> {
+        Arc::default()
+    }
+
+    const NEVER: u64 = u64::MAX;
 
     fn id(event: &SourceEvent) -> (usize, i64) {
         match event {
@@ -246,6 +306,7 @@ mod tests {
             vec![a.boxed(), b.boxed()],
             Duration::from_secs(5),
             reading(),
+            NEVER,
         )
         .map(|e| id(&e))
         .collect()
@@ -257,7 +318,7 @@ mod tests {
     async fn an_empty_topic_holds_the_others_back_only_for_the_wait() {
         let (tx_a, a) = channel();
         let (tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(500), reading());
+        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(500), reading(), NEVER);
         tx_b.send(record(1, 0, 5)).unwrap();
         tx_a.send(record(0, 0, 10)).unwrap();
         assert_eq!(id(&merged.next().await.unwrap()), (1, 0));
@@ -279,7 +340,7 @@ mod tests {
     async fn a_topic_that_delivered_nothing_yet_holds_the_others_back_longer() {
         let (tx_a, a) = channel();
         let (tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(100), reading());
+        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(100), reading(), NEVER);
         tx_a.send(record(0, 0, 10)).unwrap();
         let early = tokio::time::timeout(Duration::from_secs(1), merged.next()).await;
         assert!(
@@ -293,17 +354,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_topic_holds_nothing_back_while_the_driver_reads_nothing() {
-        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stopped.clone();
-        let reading_stopped: ReadingStopped =
-            Arc::new(move || flag.load(std::sync::atomic::Ordering::Relaxed));
+        let driver = reading();
         let (tx_a, a) = channel();
         let (_tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_millis(100), reading_stopped);
+        let mut merged = by_timestamp(
+            vec![a, b],
+            Duration::from_millis(100),
+            driver.clone(),
+            NEVER,
+        );
         tx_a.send(record(0, 0, 10)).unwrap();
         let early = tokio::time::timeout(Duration::from_millis(500), merged.next()).await;
         assert!(early.is_err(), "held for the silent topic's first fetch");
-        stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+        driver.stopped.store(true, Ordering::Relaxed);
         let started = Instant::now();
         assert_eq!(id(&merged.next().await.unwrap()), (0, 0));
         assert!(
@@ -313,10 +376,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_ahead_of_other_records_ends_the_startup_wait_but_not_the_idle_wait() {
+        let driver = reading();
+        driver.handed_on.store(5_000, Ordering::Relaxed);
+        let (tx_a, a) = channel();
+        let (tx_b, b) = channel();
+        let (_tx_c, c) = channel();
+        let wait = Duration::from_millis(300);
+        let mut merged = by_timestamp(vec![a, b, c], wait, driver.clone(), 1_000);
+        tx_a.send(record(0, 0, 10)).unwrap();
+        tx_b.send(record(1, 0, 20)).unwrap();
+        driver.handed_on.store(5_999, Ordering::Relaxed);
+        let early = tokio::time::timeout(Duration::from_millis(500), merged.next()).await;
+        assert!(
+            early.is_err(),
+            "999 bytes since the start: c may still come"
+        );
+        driver.handed_on.store(6_000, Ordering::Relaxed);
+        let started = Instant::now();
+        assert_eq!(id(&merged.next().await.unwrap()), (0, 0));
+        assert!(started.elapsed() < Duration::from_millis(250));
+        // b delivered before, so it holds the others back for the idle wait as ever.
+        assert_eq!(id(&merged.next().await.unwrap()), (1, 0));
+        tx_a.send(record(0, 1, 30)).unwrap();
+        let started = Instant::now();
+        assert_eq!(id(&merged.next().await.unwrap()), (0, 1));
+        assert!(
+            started.elapsed() >= wait / 2,
+            "a topic that delivered waits out max_wait"
+        );
+    }
+
+    #[tokio::test]
     async fn a_topic_at_its_end_holds_nothing_back() {
         let (tx_a, a) = channel();
         let (tx_b, b) = channel();
-        let mut merged = by_timestamp(vec![a, b], Duration::from_secs(60), reading());
+        let mut merged = by_timestamp(vec![a, b], Duration::from_secs(60), reading(), NEVER);
         tx_b.send(SourceEvent::EndOfPartition(1)).unwrap();
         assert_eq!(id(&merged.next().await.unwrap()), (1, -1));
         tx_a.send(record(0, 0, 10)).unwrap();
@@ -341,6 +436,7 @@ mod tests {
             vec![a.boxed(), b.boxed(), c.boxed()],
             Duration::from_millis(10),
             reading(),
+            NEVER,
         )
         .map(|e| id(&e))
         .collect()

@@ -15,7 +15,7 @@
 //! caught up (Kafka Streams' `buffered.records.per.partition`), so that a stalled task
 //! cannot take the whole read-ahead and stop the others.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc;
 
+use crate::merge::DriverView;
 use crate::record::SourceRecord;
 
 #[derive(Debug)]
@@ -67,6 +68,8 @@ pub struct ReadAhead {
     bytes: Arc<AtomicUsize>,
     /// The driver's word that it reads nothing until the tasks have taken records.
     stopped: Arc<AtomicBool>,
+    /// Record bytes handed on since the instance started (see `merge.rs`, startup wait).
+    handed_on: Arc<AtomicU64>,
 }
 
 impl ReadAhead {
@@ -80,6 +83,16 @@ impl ReadAhead {
 
     pub fn set_reading_stopped(&self, stopped: bool) {
         self.stopped.store(stopped, Ordering::Release);
+    }
+}
+
+impl DriverView for ReadAhead {
+    fn reading_stopped(&self) -> bool {
+        ReadAhead::reading_stopped(self)
+    }
+
+    fn handed_on(&self) -> u64 {
+        self.handed_on.load(Ordering::Acquire)
     }
 }
 
@@ -105,6 +118,9 @@ impl TaskInput {
         self.next_offset = Some(record.offset + 1);
         let waiting = self.waiting.fetch_add(bytes, Ordering::AcqRel) + bytes;
         self.read_ahead.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.read_ahead
+            .handed_on
+            .fetch_add(bytes as u64, Ordering::AcqRel);
         // A closed channel means the task is stopping: the record was not taken, so it is
         // not committed either, and the partition's next owner reads it again.
         if self.events.send(SourceEvent::Record(record)).is_err() {
@@ -154,11 +170,13 @@ impl TaskInput {
 }
 
 /// Creates the inputs of a task owning `topics` (name, index) and the merged stream its
-/// task reads (timestamp order, see `merge.rs`).
+/// task reads (timestamp order, see `merge.rs`; a topic that sent nothing yet stops
+/// holding the others back once the driver handed on a read-ahead's worth, `limits`).
 pub fn task_inputs(
     topics: &[(String, usize)],
     max_task_idle: Duration,
     read_ahead: &ReadAhead,
+    limits: FlowLimits,
 ) -> (Vec<TaskInput>, BoxStream<'static, SourceEvent>) {
     let mut inputs = Vec::with_capacity(topics.len());
     let mut streams = Vec::with_capacity(topics.len());
@@ -190,9 +208,12 @@ pub fn task_inputs(
             .boxed(),
         );
     }
-    let driver = read_ahead.clone();
-    let reading_stopped = Arc::new(move || driver.reading_stopped());
-    let merged = crate::merge::by_timestamp(streams, max_task_idle, reading_stopped);
+    let merged = crate::merge::by_timestamp(
+        streams,
+        max_task_idle,
+        Arc::new(read_ahead.clone()),
+        limits.stop_reading_above as u64,
+    );
     (inputs, merged)
 }
 
@@ -244,7 +265,8 @@ mod tests {
         // Pause above 1,000 bytes, resume below 125.
         let limits = FlowLimits::for_read_ahead(2000);
         let read_ahead = ReadAhead::default();
-        let (mut inputs, mut stream) = task_inputs(&[("t".into(), 0)], Duration::ZERO, &read_ahead);
+        let (mut inputs, mut stream) =
+            task_inputs(&[("t".into(), 0)], Duration::ZERO, &read_ahead, limits);
         let input = &mut inputs[0];
         let pauses: Vec<bool> = (0..5)
             .map(|o| input.deliver(record(o, 300), limits))
@@ -275,7 +297,7 @@ mod tests {
         let read_ahead = ReadAhead::default();
         let topics = [("a".into(), 0), ("b".into(), 1)];
         let (mut inputs, mut stream) =
-            task_inputs(&topics, Duration::from_millis(100), &read_ahead);
+            task_inputs(&topics, Duration::from_millis(100), &read_ahead, limits);
         inputs[0].deliver(record(0, 600), limits);
         let early = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
         assert!(early.is_err(), "topic b may still deliver: wait for it");
@@ -290,10 +312,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_ahead_handed_to_other_tasks_ends_the_wait_for_a_topic_that_sent_nothing() {
+        let limits = FlowLimits::for_read_ahead(1000);
+        let read_ahead = ReadAhead::default();
+        let topics = [("a".into(), 0), ("b".into(), 1)];
+        let wait = Duration::from_millis(100);
+        let (mut waiting, mut stream) = task_inputs(&topics, wait, &read_ahead, limits);
+        let (mut other, mut other_stream) = task_inputs(&topics, wait, &read_ahead, limits);
+        waiting[0].deliver(record(0, 10), limits);
+        other[0].deliver(record(0, 400), limits);
+        other[1].deliver(record(0, 400), limits);
+        // The other task takes its records, so the driver keeps reading.
+        for _ in 0..2 {
+            other_stream.next().await.unwrap();
+        }
+        let early = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+        assert!(
+            early.is_err(),
+            "810 of 1,000 bytes handed on: b may still come"
+        );
+        other[0].deliver(record(1, 190), limits);
+        let first = tokio::time::timeout(Duration::from_secs(1), stream.next())
+            .await
+            .expect("a read-ahead's worth came from elsewhere first: go on without b");
+        assert!(matches!(first, Some(SourceEvent::Record(r)) if r.offset == 0));
+        assert!(!read_ahead.reading_stopped());
+    }
+
+    #[tokio::test]
     async fn a_stopped_task_gives_back_its_read_ahead() {
         let limits = FlowLimits::for_read_ahead(1 << 20);
         let read_ahead = ReadAhead::default();
-        let (mut inputs, mut stream) = task_inputs(&[("a".into(), 0)], Duration::ZERO, &read_ahead);
+        let (mut inputs, mut stream) =
+            task_inputs(&[("a".into(), 0)], Duration::ZERO, &read_ahead, limits);
         for offset in 0..3 {
             inputs[0].deliver(record(offset, 100), limits);
         }
@@ -316,8 +367,12 @@ mod tests {
     #[tokio::test]
     async fn the_end_is_told_only_when_everything_up_to_the_watermark_was_handed_on() {
         let limits = FlowLimits::for_read_ahead(1 << 20);
-        let (mut inputs, mut stream) =
-            task_inputs(&[("t".into(), 0)], Duration::ZERO, &ReadAhead::default());
+        let (mut inputs, mut stream) = task_inputs(
+            &[("t".into(), 0)],
+            Duration::ZERO,
+            &ReadAhead::default(),
+            limits,
+        );
         let input = &mut inputs[0];
         assert!(!input.end_if_caught_up(10, None), "position unknown");
         assert!(!input.end_if_caught_up(10, Some(0)), "from the beginning");
