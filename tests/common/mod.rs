@@ -137,6 +137,30 @@ pub fn produce_with(
     records: &[(String, String, Vec<u8>)],
     extra: &[(&str, &str)],
 ) {
+    produce_stamped(bootstrap, topics, records, None, extra);
+}
+
+/// [`produce`] with each record's Kafka timestamp set to its publication time (see
+/// [`generate_published`]), as the platform's producers and the demo stamp them. Without
+/// it every record is stamped with the wall clock at its send, so hundreds share one
+/// millisecond and the tasks' timestamp merge (`merge.rs`) cannot tell their order.
+pub fn produce_published(
+    bootstrap: &str,
+    topics: &Topics,
+    records: &[(String, String, Vec<u8>)],
+    published_ms: &[i64],
+) {
+    assert_eq!(records.len(), published_ms.len(), "a time per record");
+    produce_stamped(bootstrap, topics, records, Some(published_ms), &[]);
+}
+
+fn produce_stamped(
+    bootstrap: &str,
+    topics: &Topics,
+    records: &[(String, String, Vec<u8>)],
+    published_ms: Option<&[i64]>,
+    extra: &[(&str, &str)],
+) {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
@@ -146,10 +170,13 @@ pub fn produce_with(
         config.set(*key, *value);
     }
     let producer: ThreadedProducer<DefaultProducerContext> = config.create().expect("producer");
-    for (role, key, value) in records {
+    for (i, (role, key, value)) in records.iter().enumerate() {
         let mut record = BaseRecord::to(topics.for_role(role))
             .key(key.as_str())
             .payload(value.as_slice());
+        if let Some(published) = published_ms {
+            record = record.timestamp(published[i]);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -265,6 +292,12 @@ pub type Produced = Vec<(String, String, Vec<u8>, Kind)>;
 /// `n` generated contract events, about 1% invalid and 2% redeliveries of earlier valid
 /// events (marked [`Kind::Duplicate`]).
 pub fn generate(seed: u64, users: usize, days: u32, n: usize) -> Produced {
+    generate_published(seed, users, days, n).0
+}
+
+/// [`generate`], with each record's publication time: the generator's simulated clock
+/// when it was made (for [`produce_published`]).
+pub fn generate_published(seed: u64, users: usize, days: u32, n: usize) -> (Produced, Vec<i64>) {
     let config = GeneratorConfig {
         seed,
         users,
@@ -272,10 +305,14 @@ pub fn generate(seed: u64, users: usize, days: u32, n: usize) -> Produced {
         duplicate_ratio: 0.02,
         ..Default::default()
     };
-    Generator::new(config)
-        .take(n)
-        .map(|g| (g.topic.name().to_string(), g.key, g.value, g.kind))
-        .collect()
+    let mut generator = Generator::new(config);
+    let (mut produced, mut published) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let g = generator.next().expect("the generator never ends");
+        published.push(generator.clock_ms());
+        produced.push((g.topic.name().to_string(), g.key, g.value, g.kind));
+    }
+    (produced, published)
 }
 
 /// The `(role, key, value)` part of produced records, for [`produce`].
