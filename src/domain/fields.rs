@@ -13,6 +13,20 @@ use super::value::{
     as_string_array, as_timestamp, FloatRange, IntRange,
 };
 
+/// `parent.key`, sized up front: a nested object's path is built for every attempt (four
+/// per `algorithm_state`), and `format!` grew each one in steps (1.3% of the benchmark's
+/// CPU, BENCHMARKS.md round 13).
+fn join_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        return key.to_owned();
+    }
+    let mut path = String::with_capacity(parent.len() + 1 + key.len());
+    path.push_str(parent);
+    path.push('.');
+    path.push_str(key);
+    path
+}
+
 /// One JSON object being read field by field; `path` prefixes field names in
 /// rejections so nested parts are named in full (`algorithm_state.sm2.interval`).
 #[derive(Debug)]
@@ -39,11 +53,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
+        join_path(&self.path, key)
     }
 
     pub fn reject(&self, key: &str, reason: impl Into<String>) -> Rejection {
@@ -151,7 +161,7 @@ impl<'a> Fields<'a> {
             match as_float(&v, range) {
                 Ok(x) => out.push((key.into_owned(), x)),
                 Err(reason) => {
-                    return Err(Rejection::of_field(format!("{}.{key}", self.path), reason))
+                    return Err(Rejection::of_field(join_path(&self.path, &key), reason))
                 }
             }
         }

@@ -32,8 +32,8 @@ pub struct Anomalies {
     /// Durable sketches, mirrored from the store (loaded on first use).
     durable: Option<BTreeMap<(i64, String), Sketch>>,
     pending: BTreeMap<i64, HashMap<&'static str, Sketch>>,
-    /// Events per (topic index, user) of hours not yet staged.
-    user_counts: BTreeMap<i64, HashMap<(usize, String), u64>>,
+    /// Events per user of hours not yet staged, by topic index.
+    user_counts: BTreeMap<i64, [HashMap<String, u64>; USER_HOUR.len()]>,
     /// Durable plus pending, per metric: what a new value is compared with.
     horizon: HashMap<String, Sketch>,
     /// Built by `stage`, made durable by `forget`.
@@ -82,10 +82,11 @@ impl Anomalies {
         x: f64,
     ) -> anyhow::Result<Option<f64>> {
         self.load(db)?;
-        let history = self.horizon.entry(metric.to_string()).or_default();
+        let (min_samples, sensitivity) = (self.rules.min_samples, self.rules.sensitivity);
+        let history = self.history(metric);
         let z = history
-            .robust_z(x, self.rules.min_samples)
-            .filter(|z| z.abs() > self.rules.sensitivity);
+            .robust_z(x, min_samples)
+            .filter(|z| z.abs() > sensitivity);
         history.add(x);
         self.pending
             .entry(hour_ms)
@@ -96,14 +97,27 @@ impl Anomalies {
         Ok(z)
     }
 
+    /// The horizon of `metric`. Keyed by `String` (metrics read back from the store are
+    /// owned), but observed under a handful of fixed names, once or more per record: a
+    /// key is allocated only for a new metric.
+    fn history(&mut self, metric: &str) -> &mut Sketch {
+        if !self.horizon.contains_key(metric) {
+            self.horizon.insert(metric.to_string(), Sketch::default());
+        }
+        self.horizon.get_mut(metric).expect("inserted above")
+    }
+
     /// Counts one event of `user` in `topic` and `hour_ms`.
     pub fn count_event(&mut self, topic: usize, hour_ms: i64, user: &str) {
-        *self
-            .user_counts
-            .entry(hour_ms)
-            .or_default()
-            .entry((topic, user.to_string()))
-            .or_default() += 1;
+        let counts = &mut self.user_counts.entry(hour_ms).or_default()[topic];
+        // Most events are not their user's first of the hour: allocate a key only for a
+        // new user.
+        match counts.get_mut(user) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(user.to_string(), 1);
+            }
+        }
     }
 
     /// Robust z-score of a user's events in one hour against the history of `metric`,
@@ -129,18 +143,18 @@ impl Anomalies {
         // An hour's per-user counts are final for this flush: they join the history now
         // (once; a retried stage finds them already moved).
         for hour in hours {
-            for ((topic, _), n) in self.user_counts.remove(hour).into_iter().flatten() {
+            let by_topic = self.user_counts.remove(hour).into_iter().flatten();
+            for (topic, counts) in by_topic.enumerate() {
                 let metric = USER_HOUR[topic];
-                self.horizon
-                    .entry(metric.to_string())
-                    .or_default()
-                    .add(n as f64);
-                self.pending
-                    .entry(*hour)
-                    .or_default()
-                    .entry(metric)
-                    .or_default()
-                    .add(n as f64);
+                for n in counts.into_values() {
+                    self.history(metric).add(n as f64);
+                    self.pending
+                        .entry(*hour)
+                        .or_default()
+                        .entry(metric)
+                        .or_default()
+                        .add(n as f64);
+                }
             }
         }
         let durable = self.durable.as_ref().expect("loaded");

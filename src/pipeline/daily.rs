@@ -42,7 +42,9 @@ impl DailyStats {
         self.total_attempts += 1;
         self.correct_attempts += i64::from(a.correct);
         self.response_time_ms_sum += a.time_taken_ms;
-        self.items.insert(a.item_id.clone());
+        if !self.items.contains(&a.item_id) {
+            self.items.insert(a.item_id.clone());
+        }
     }
 
     fn add_session(&mut self, s: &Session) {
@@ -85,8 +87,9 @@ pub struct DailyRow {
 
 pub struct Daily {
     allowed_lateness_ms: i64,
-    /// Changes of records not yet durable: event hour -> (day, user) -> stats.
-    pending: HourMap<HashMap<(i64, String), DailyStats>>,
+    /// Changes of records not yet durable: event hour -> user -> stats (the day is the
+    /// hour's).
+    pending: HourMap<HashMap<String, DailyStats>>,
     expired_before: i64,
 }
 
@@ -114,12 +117,13 @@ impl Daily {
     }
 
     fn entry(&mut self, hour_ms: i64, user: &str) -> std::io::Result<&mut DailyStats> {
-        let day = DAILY.window_of(hour_ms);
-        Ok(self
-            .pending
-            .entry(hour_ms)?
-            .entry((day, user.to_string()))
-            .or_default())
+        let users = self.pending.entry(hour_ms)?;
+        // Most events are not their user's first of the hour: allocate a key only for a
+        // new user.
+        if !users.contains_key(user) {
+            users.insert(user.to_string(), DailyStats::default());
+        }
+        Ok(users.get_mut(user).expect("inserted above"))
     }
 
     pub fn attempt(
@@ -160,8 +164,12 @@ impl Daily {
         let mut merged: BTreeMap<(i64, String), DailyStats> = BTreeMap::new();
         self.pending.load(hours)?;
         for hour in hours {
-            for (key, stats) in self.pending.get(*hour).into_iter().flatten() {
-                merged.entry(key.clone()).or_default().merge(stats.clone());
+            let day = DAILY.window_of(*hour);
+            for (user, stats) in self.pending.get(*hour).into_iter().flatten() {
+                merged
+                    .entry((day, user.clone()))
+                    .or_default()
+                    .merge(stats.clone());
             }
         }
         let mut days = BTreeSet::new();

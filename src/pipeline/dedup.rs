@@ -35,9 +35,20 @@ pub struct Dedup {
     stored_until: Option<i64>,
 }
 
+/// Built once per record (see [`FirstDelivery`]) and sized up front: two `format!`s per
+/// record, each growing its string in steps, were 1% of the benchmark's CPU
+/// (BENCHMARKS.md, round 13).
 fn key(topic: usize, event_id: &str) -> String {
-    format!("{topic}/{event_id}")
+    use std::fmt::Write;
+    let mut key = String::with_capacity(event_id.len() + 21);
+    write!(key, "{topic}/{event_id}").expect("writing to a String cannot fail");
+    key
 }
+
+/// An id seen for the first time: its store key, for [`Dedup::remember`] once nothing
+/// else about the record can fail.
+#[derive(Debug)]
+pub struct FirstDelivery(String);
 
 fn topic_of(key: &str) -> usize {
     key.split_once('/')
@@ -66,13 +77,14 @@ impl Dedup {
         event_id: &str,
     ) -> anyhow::Result<bool> {
         let first = self.is_first_delivery(db, topic, hour_ms, event_id)?;
-        if first {
-            self.remember(topic, hour_ms, event_id)?;
+        let seen_first = first.is_some();
+        if let Some(first) = first {
+            self.remember(hour_ms, first)?;
         }
-        Ok(first)
+        Ok(seen_first)
     }
 
-    /// True when neither the pending ids nor the store know `event_id` in `topic`. Changes
+    /// Some when neither the pending ids nor the store know `event_id` in `topic`. Changes
     /// nothing: the caller [`Dedup::remember`]s the id once nothing else can fail, or a
     /// retried record would find its own id and count as a duplicate.
     pub fn is_first_delivery(
@@ -81,7 +93,7 @@ impl Dedup {
         topic: usize,
         hour_ms: i64,
         event_id: &str,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<FirstDelivery>> {
         let key = key(topic, event_id);
         self.pending.load(&[hour_ms])?;
         if self
@@ -89,7 +101,7 @@ impl Dedup {
             .get(hour_ms)
             .is_some_and(|ids| ids.contains(&key))
         {
-            return Ok(false);
+            return Ok(None);
         }
         let stored_until = match self.stored_until {
             Some(hour) => hour,
@@ -99,12 +111,15 @@ impl Dedup {
         };
         let may_be_stored =
             hour_ms <= stored_until || self.staged_hours.contains(&(hour_ms, topic));
-        Ok(!(may_be_stored && SEEN.get(db, hour_ms, &key)?.is_some()))
+        if may_be_stored && SEEN.get(db, hour_ms, &key)?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(FirstDelivery(key)))
     }
 
-    /// Records `event_id` as delivered, pending until its hour is durable.
-    pub fn remember(&mut self, topic: usize, hour_ms: i64, event_id: &str) -> std::io::Result<()> {
-        self.pending.entry(hour_ms)?.insert(key(topic, event_id));
+    /// Records the id as delivered, pending until its hour is durable.
+    pub fn remember(&mut self, hour_ms: i64, first: FirstDelivery) -> std::io::Result<()> {
+        self.pending.entry(hour_ms)?.insert(first.0);
         Ok(())
     }
 
@@ -193,13 +208,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = PartitionDb::open(dir.path(), 0, &[STORE]).unwrap();
         let mut dedup = Dedup::new(7 * 24 * HOUR_MS);
-        assert!(dedup.is_first_delivery(&db, 0, H0, "e1").unwrap());
+        assert!(dedup.is_first_delivery(&db, 0, H0, "e1").unwrap().is_some());
+        let retried = dedup.is_first_delivery(&db, 0, H0, "e1").unwrap();
+        dedup.remember(H0, retried.expect("retried")).unwrap();
+        assert!(dedup.is_first_delivery(&db, 0, H0, "e1").unwrap().is_none());
         assert!(
-            dedup.is_first_delivery(&db, 0, H0, "e1").unwrap(),
-            "retried"
+            dedup.is_first_delivery(&db, 1, H0, "e1").unwrap().is_some(),
+            "another topic's id"
         );
-        dedup.remember(0, H0, "e1").unwrap();
-        assert!(!dedup.is_first_delivery(&db, 0, H0, "e1").unwrap());
     }
 
     /// Pending ids moved to disk still catch redeliveries and still reach the store.

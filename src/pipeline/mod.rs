@@ -263,18 +263,18 @@ impl LearningProcessor {
         // Everything that can fail comes before the first change: a retried record must
         // not find its own id pending and count itself as a duplicate.
         self.load_pending(hour)?;
-        if !self
+        let Some(first) = self
             .dedup
             .is_first_delivery(&db, t, hour, event.event_id())?
-        {
+        else {
             self.duplicates[t].inc();
             let outcome = Outcome::Duplicate { event_time_ms };
             return Ok(vec![(datasets::raw(topic), Row::raw(record, outcome))]);
-        }
+        };
         let mut event = event;
         let anomaly = self.outliers(&db, &mut event, hour)?;
         // Nothing below fails (the hour's pending changes are loaded).
-        self.dedup.remember(t, hour, event.event_id())?;
+        self.dedup.remember(hour, first)?;
         self.processed[t].inc();
         self.anomalies.count_event(t, hour, event.user_id());
         let mut rule_error = false;
