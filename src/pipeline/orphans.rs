@@ -176,7 +176,7 @@ impl Orphans {
         }
         let stored = match self.judged_before {
             Some(start) => Some(start),
-            None => WAITING.scan_all(db)?.first().map(|(w, _, _)| *w),
+            None => WAITING.first_window(db)?,
         };
         // A late attempt can wait in a window judged already: judge it now.
         let start = stored

@@ -138,8 +138,17 @@ impl PartitionDb {
 
     /// The largest key of `store`, if it has any.
     pub fn last_key(&self, store: &str) -> Result<Option<Vec<u8>>> {
+        self.edge_key(store, rocksdb::IteratorMode::End)
+    }
+
+    /// The smallest key of `store`, if it has any.
+    pub fn first_key(&self, store: &str) -> Result<Option<Vec<u8>>> {
+        self.edge_key(store, rocksdb::IteratorMode::Start)
+    }
+
+    fn edge_key(&self, store: &str, from: rocksdb::IteratorMode<'_>) -> Result<Option<Vec<u8>>> {
         let cf = self.family(store)?;
-        match self.db.iterator_cf(cf, rocksdb::IteratorMode::End).next() {
+        match self.db.iterator_cf(cf, from).next() {
             Some(item) => Ok(Some(item.map_err(|e| self.rocks(e))?.0.to_vec())),
             None => Ok(None),
         }
