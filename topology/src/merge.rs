@@ -22,7 +22,8 @@
 //!
 //! The startup wait also ends once the driver has handed on `startup_bytes` (a read-ahead's
 //! worth) of other records since the merge began: the broker is then serving this topic's
-//! partition behind the others (its fetch answers are full before they reach it), and
+//! partition behind the others (presumably its size-bounded fetch answers fill up before
+//! they reach it; not traced), and
 //! waiting for it idled half the cores of the benchmark for four seconds while the
 //! read-ahead was being taken and refilled (BENCHMARKS.md, round 13). A small backlog never
 //! reaches that much, so there only time ends the wait.
