@@ -153,8 +153,17 @@ impl Orphans {
                     cached.insert(id.clone());
                 }
             }
+        }
+        for hour in hours {
             for attempt in self.pending_waits.get(*hour).into_iter().flatten() {
                 let due = WAITING.window_of(attempt.event_time_ms + self.wait_ms);
+                // A session once seen stays seen until its attempts are judged, so an
+                // attempt whose session is known already can never be flagged. Most
+                // sessions end in their attempts' hour and are staged with them: storing,
+                // reading back and deleting their waits was most of this check's cost.
+                if self.session_known(db, attempt, due)? {
+                    continue;
+                }
                 WAITING.put(batch, due, &attempt.event_id, attempt)?;
                 fresh_waits.push((due, attempt));
             }
@@ -230,9 +239,18 @@ impl Orphans {
         attempt: &Waiting,
         wait_window: i64,
     ) -> anyhow::Result<bool> {
-        if fresh.contains(attempt.session_id.as_str()) {
-            return Ok(true);
-        }
+        Ok(fresh.contains(attempt.session_id.as_str())
+            || self.session_known(db, attempt, wait_window)?)
+    }
+
+    /// Whether the attempt's session is among those staged up to now (this batch's
+    /// included) within `session_wait` of the attempt.
+    fn session_known(
+        &self,
+        db: &PartitionDb,
+        attempt: &Waiting,
+        wait_window: i64,
+    ) -> anyhow::Result<bool> {
         let first = SESSIONS.window_of(attempt.event_time_ms - self.wait_ms);
         if self
             .recent_sessions
@@ -373,6 +391,49 @@ mod tests {
         let much_later = later + 5 * HOUR_MS;
         clock(&mut o, much_later);
         assert_eq!(stage(&mut o, &db, &[hour(much_later)], much_later).1, 0);
+    }
+
+    #[test]
+    fn only_attempts_whose_session_is_unknown_wait_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PartitionDb::open(dir.path(), 0, STORES).unwrap();
+        let mut o = Orphans::new(WAIT, 2 * DAY_MS);
+        let t = H0 + 5 * 60_000;
+        // s-early was staged by an earlier flush, s-same comes with the attempts (after
+        // them in the batch's hours), s-later is not known yet.
+        o.session(
+            &session("s-early", t - 30 * 60_000),
+            hour(t - HOUR_MS),
+            None,
+        )
+        .unwrap();
+        stage(&mut o, &db, &[hour(t - HOUR_MS)], t);
+        o.attempt(&attempt("a-early", "s-early", t), hour(t), None)
+            .unwrap();
+        o.attempt(&attempt("a-same", "s-same", t), hour(t), None)
+            .unwrap();
+        o.attempt(&attempt("a-later", "s-later", t), hour(t), None)
+            .unwrap();
+        o.session(&session("s-same", t + HOUR_MS), hour(t + HOUR_MS), None)
+            .unwrap();
+        stage(&mut o, &db, &[hour(t), hour(t + HOUR_MS)], t + HOUR_MS);
+        let due = WAITING.window_of(t + WAIT);
+        let waiting: Vec<String> = WAITING
+            .fetch_window(&db, due)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(waiting, ["a-later"]);
+        // The one that waits is still judged: its session arrives in time.
+        let end = t + 90 * 60_000;
+        o.session(&session("s-later", end), hour(end), None)
+            .unwrap();
+        stage(&mut o, &db, &[hour(end)], end);
+        let later = t + WAIT + 2 * HOUR_MS;
+        clock(&mut o, later);
+        assert_eq!(stage(&mut o, &db, &[hour(later)], later).1, 0);
+        assert!(WAITING.first_window(&db).unwrap().is_none());
     }
 
     #[test]
