@@ -372,7 +372,8 @@ impl RuntimeMetrics {
 pub struct StageTimes {
     /// JSON decode, normalization, validation and derived fields (`Processor::parse`).
     pub parse: Counter,
-    /// Deduplication, state reads and anomaly checks (`Processor::route`).
+    /// Deduplication, state reads and anomaly checks (`Processor::route`), and the
+    /// task's bookkeeping between parsing and routing (offsets, replay and lateness).
     pub route: Counter,
     /// Adding rows to event-time windows.
     pub window: Counter,
@@ -423,5 +424,9 @@ impl StageTimes {
 
 /// Adds the time since `started` to `counter`.
 pub fn time_since(counter: &Counter, started: std::time::Instant) {
-    counter.inc_by(started.elapsed().as_secs_f64());
+    add_duration(counter, started.elapsed());
+}
+
+pub fn add_duration(counter: &Counter, took: std::time::Duration) {
+    counter.inc_by(took.as_secs_f64());
 }

@@ -21,7 +21,7 @@ use crate::commit::OffsetCommitter;
 use crate::config::RuntimeConfig;
 use crate::continuity::{Continuity, OffsetContinuity};
 use crate::manifest::Manifest;
-use crate::metrics::{time_since, RuntimeMetrics};
+use crate::metrics::{add_duration, time_since, RuntimeMetrics};
 use crate::processor::{Dataset, Parsed, Processor, RouteContext};
 use crate::record::SourceRecord;
 use crate::source::SourceEvent;
@@ -217,15 +217,18 @@ impl<P: Processor> PartitionTask<P> {
             self.enforce_budget().await;
             self.hold_while_over_budget().await;
         }
-        self.last_record = Instant::now();
+        // Three clock reads per record, each ending one stage and starting the next: the
+        // reads were 2% of the benchmark's CPU (BENCHMARKS.md, round 14).
+        let started = Instant::now();
+        self.last_record = started;
         if self.at_end[t] {
             self.at_end[t] = false;
             self.windows.set_idle(t, false);
             self.end_tx.send_replace(false);
         }
-        let started = Instant::now();
         let parsed = self.processor.parse(&record);
-        time_since(&self.ctx.metrics.stages.parse, started);
+        let parsed_at = Instant::now();
+        add_duration(&self.ctx.metrics.stages.parse, parsed_at - started);
         let route_ctx = RouteContext {
             watermark_ms: self.windows.state_watermark_ms(),
         };
@@ -258,10 +261,9 @@ impl<P: Processor> PartitionTask<P> {
         {
             self.late[t].inc();
         }
-        let started = Instant::now();
         let rows = self.route(&record, parsed, route_ctx).await;
         let routed = Instant::now();
-        time_since(&self.ctx.metrics.stages.route, started);
+        add_duration(&self.ctx.metrics.stages.route, routed - parsed_at);
         for (dataset, row) in rows {
             let bytes = P::row_bytes(&row);
             self.windows
